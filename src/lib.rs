@@ -1,0 +1,12 @@
+//! libpie: a client library for the Pie programmable LLM serving system, with a C ABI.
+//!
+//! Layers, bottom to top: [`wire`] (messages and their encoding), [`client`] (the async Rust
+//! client core, mirroring the Pie client: `Client`, `Instance`, `InstanceEvent`), [`keys`]
+//! (SSH private keys for authentication), `ffi` (the C ABI, whose doc comments become
+//! `include/pie.h`).
+
+pub mod error;
+pub mod wire;
+
+pub use error::{Error, ErrorKind, Result};
+pub use wire::hash_blob;
