@@ -56,6 +56,9 @@ impl Dir {
     pub fn read(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.path(name)).expect("read generated file")
     }
+    pub fn read_path(&self, path: &str) -> Vec<u8> {
+        std::fs::read(path).expect("read generated file")
+    }
     pub fn write(&self, name: &str, data: &[u8]) -> String {
         std::fs::write(self.path(name), data).expect("write file");
         self.p(name)
