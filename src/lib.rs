@@ -6,6 +6,7 @@
 //! `include/pie.h`).
 
 pub mod error;
+pub mod ffi;
 pub mod keys;
 pub mod wire;
 
