@@ -664,7 +664,10 @@ pub unsafe extern "C" fn pie_instance_free(instance: *mut PieInstance) {
         i.freed.store(true, Ordering::SeqCst);
         i.core.set_notify(None);
         i.clear_ready();
-        if let Mode::Callback(cb) = std::mem::replace(&mut *lock(&i.mode), Mode::Poll) {
+        // Bound first: the mode lock must be released before waiting for the callback thread,
+        // which takes it while delivering.
+        let previous = std::mem::replace(&mut *lock(&i.mode), Mode::Poll);
+        if let Mode::Callback(cb) = previous {
             let _ = i.client.dispatcher.post(Box::new(move || cb.drop.run()));
             i.client.dispatcher.barrier();
         }
