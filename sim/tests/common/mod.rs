@@ -64,6 +64,11 @@ impl Raw {
         c
     }
 
+    /// The corr_id the last `cid()` returned.
+    pub fn cid_value(&self) -> u32 {
+        self.next
+    }
+
     pub fn cid(&mut self) -> u32 {
         self.next += 1;
         self.next
