@@ -511,7 +511,11 @@ async fn flood_throughput() {
     // Reported, not asserted: debug builds and a loaded 2-core machine vary too much.
     let sim = sim();
     let mut c = Raw::login(&sim, "u").await;
-    let n = 100_000u64;
+    // PIE_SIM_FLOOD_COUNT overrides the count (e.g. 1000000 for a release-mode measurement).
+    let n: u64 = std::env::var("PIE_SIM_FLOOD_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let t0 = std::time::Instant::now();
     let r = c
         .launch_registry("flood", &["--count", &n.to_string()], false)

@@ -26,7 +26,7 @@ pub enum Got {
 
 pub struct Raw {
     pub ws: WebSocketStream<TcpStream>,
-    next: u32,
+    pub next: u32,
 }
 
 impl Raw {
