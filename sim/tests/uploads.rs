@@ -248,3 +248,36 @@ async fn programs_from_config_exist() {
     let id = c.launch(&h, &[], false).await;
     assert_eq!(kinds(&c.until_terminal(&id).await), vec!["ev1:added"]);
 }
+
+#[tokio::test]
+async fn client_close_is_echoed() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message;
+    let sim = sim();
+    let mut c = Raw::login(&sim, "u").await;
+    c.ws.close(Some(CloseFrame {
+        code: CloseCode::Away,
+        reason: "".into(),
+    }))
+    .await
+    .unwrap();
+    loop {
+        match tokio::time::timeout(TIMEOUT, c.ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(Some(f)))) => {
+                assert_eq!(f.code, CloseCode::Away);
+                break;
+            }
+            other => panic!("expected the echoed Close, got {other:?}"),
+        }
+    }
+    // The session is torn down.
+    for _ in 0..200 {
+        if sim.connection_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("connection not torn down");
+}

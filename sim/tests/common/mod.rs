@@ -119,6 +119,14 @@ impl Raw {
         }
     }
 
+    /// The server ends the session: a Close frame without status code (§1), nothing before it.
+    pub async fn expect_close_without_code(&mut self) {
+        match tokio::time::timeout(TIMEOUT, self.ws.next()).await {
+            Ok(Some(Ok(Message::Close(None)))) => {}
+            other => panic!("expected a Close frame without status code, got {other:?}"),
+        }
+    }
+
     pub async fn expect_silence(&mut self, dur: Duration) {
         match self.next(dur).await {
             Got::Timeout => {}
