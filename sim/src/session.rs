@@ -216,10 +216,11 @@ where
     }
 
     async fn flush(&mut self) {
-        if !self.write_broken && !self.client_closed.load(Ordering::Relaxed) {
-            if self.sink.flush().await.is_err() {
-                self.write_broken = true;
-            }
+        if !self.write_broken
+            && !self.client_closed.load(Ordering::Relaxed)
+            && self.sink.flush().await.is_err()
+        {
+            self.write_broken = true;
         }
     }
 
@@ -519,9 +520,7 @@ where
                 data: Vec::new(),
             });
         }
-        let Some(slot) = self.upload.as_mut() else {
-            return None;
-        };
+        let slot = self.upload.as_mut()?;
         if total != slot.total {
             let text = format!("Chunk count mismatch: expected {}, got {total}", slot.total);
             self.upload = None;
