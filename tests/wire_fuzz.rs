@@ -134,7 +134,7 @@ fn exercise(frame: &[u8]) -> usize {
 fn known_nasty_inputs() {
     let mut cases: Vec<Vec<u8>> = HUGE.iter().map(|h| h.to_vec()).collect();
     cases.push(vec![0x91; 100_000]);
-    cases.push(vec![0xdd, 0, 0, 0, 1].repeat(50_000));
+    cases.push([0xdd, 0, 0, 0, 1].repeat(50_000));
     cases.push([0x81, 0xa1, b'a'].repeat(100_000));
     cases.push([0x81, 0x91].repeat(100_000));
     // A ping whose extra key holds a deep or huge value.
