@@ -331,6 +331,11 @@ fn empty_missing_and_binary_input() {
         "a directory is not a key file: {err}"
     );
 
+    let big = dir.write("big", &vec![b'A'; (1 << 20) + 1]);
+    expect_file_err(&big, None, &["is larger than 1024 KiB; not a private key"]);
+    // A device that never ends is cut off at the same limit.
+    expect_file_err("/dev/zero", None, &["is larger than 1024 KiB"]);
+
     expect_err(
         &[0x30, 0x82, 0xff, 0xfe, 0x00],
         None,
