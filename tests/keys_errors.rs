@@ -257,6 +257,32 @@ fn legacy_encrypted_pem_refused() {
     expect_file_err(&legacy_ec, Some("pw"), &needles);
 }
 
+/// PBES1 (`-v1`) and 3DES-encrypted PKCS#8 are refused with a hint to re-encrypt.
+#[test]
+fn weak_pkcs8_encryption_refused() {
+    let dir = Dir::new();
+    let base = dir.genpkey("ec.pem", "EC", &["ec_paramgen_curve:P-256"]);
+    for (name, opts) in [
+        ("v1.pem", &["-v1", "PBE-SHA1-3DES"][..]),
+        ("des3.pem", &["-v2", "des3"][..]),
+    ] {
+        let out = dir.p(name);
+        let mut args = vec![
+            "pkcs8", "-topk8", "-in", &base, "-passout", "pass:pw", "-out", &out,
+        ];
+        args.extend(opts);
+        run("openssl", &args);
+        expect_file_err(
+            &out,
+            Some("pw"),
+            &[
+                "unsupported encrypted PKCS#8 key",
+                "openssl pkcs8 -topk8 -v2 aes-256-cbc",
+            ],
+        );
+    }
+}
+
 #[test]
 fn public_keys_refused() {
     let dir = Dir::new();

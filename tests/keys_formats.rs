@@ -111,6 +111,33 @@ fn openssh_other_ciphers() {
     }
 }
 
+/// Other PBES2 variants openssl writes: scrypt KDF, PBKDF2 with the HMAC-SHA1 PRF (the
+/// default of OpenSSL 1.0 and still common), AES-128.
+#[test]
+fn encrypted_pkcs8_variants() {
+    let dir = Dir::new();
+    let base = dir.genpkey("ec.pem", "EC", &["ec_paramgen_curve:P-256"]);
+    let pass = format!("pass:{PASS}");
+    for (name, opts) in [
+        ("scrypt.pem", &["-scrypt"][..]),
+        (
+            "sha1.pem",
+            &["-v2", "aes-128-cbc", "-v2prf", "hmacWithSHA1"][..],
+        ),
+        ("aes192.pem", &["-v2", "aes-192-cbc"][..]),
+    ] {
+        let out = dir.p(name);
+        let mut args = vec![
+            "pkcs8", "-topk8", "-in", &base, "-passout", &pass, "-out", &out,
+        ];
+        args.extend(opts);
+        run("openssl", &args);
+        check_pem(&dir, name, "ec.pem", Some(PASS), KeyAlgorithm::EcdsaP256);
+        let err = PrivateKey::from_file(&out, Some("nope")).unwrap_err();
+        assert!(err.message().contains("wrong passphrase"), "{name}: {err}");
+    }
+}
+
 #[test]
 fn openssl_rsa_4096() {
     let dir = Dir::new();

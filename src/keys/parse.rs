@@ -87,7 +87,8 @@ pub(crate) fn parse(data: &[u8], passphrase: Option<&str>) -> Result<(Secret, St
             let info = pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes()).map_err(|e| {
                 key_err(format!(
                     "corrupt or unsupported encrypted PKCS#8 key ({e}); supported: PBES2 \
-                         (PBKDF2 or scrypt) with AES-CBC"
+                     (PBKDF2 or scrypt) with AES-CBC; re-encrypt with `openssl pkcs8 -topk8 \
+                     -v2 aes-256-cbc`"
                 ))
             })?;
             let Some(pass) = passphrase else {
