@@ -254,3 +254,193 @@ fn random_and_mutated_frames() {
         started.elapsed()
     );
 }
+
+/// Random well-formed messages of every type, with edge values (0, maximum integers, empty and
+/// long strings crossing the str8/str16/str32 and bin8/bin16/bin32 boundaries), survive
+/// encode → decode unchanged.
+#[test]
+fn random_messages_round_trip() {
+    use pie::wire::StreamingOutput;
+    use pie::wire::{ClientMessage as C, InstanceInfo, InstanceStatus, ServerMessage as S};
+    let mut rng = Rng(0x0dd_ba11_cafe_f00d);
+    let lengths = [0usize, 1, 31, 32, 255, 256, 65535, 65536];
+    let text = |rng: &mut Rng| -> String {
+        let len = if rng.below(8) == 0 {
+            lengths[rng.below(lengths.len())]
+        } else {
+            rng.below(40)
+        };
+        // Mix ASCII and multi-byte characters.
+        (0..len)
+            .map(|_| ['a', 'Z', '0', ' ', 'é', '→', '🙂', '"'][rng.below(8)])
+            .collect()
+    };
+    let bytes = |rng: &mut Rng| -> Vec<u8> {
+        let len = if rng.below(8) == 0 {
+            lengths[rng.below(lengths.len())]
+        } else {
+            rng.below(40)
+        };
+        (0..len).map(|_| rng.next() as u8).collect()
+    };
+    let u32v = |rng: &mut Rng| [0, 1, 127, 128, 255, 256, 65535, 65536, u32::MAX][rng.below(9)];
+    let u64v = |rng: &mut Rng| {
+        [
+            0,
+            1,
+            70000,
+            u64::from(u32::MAX) + 1,
+            5_000_000_000,
+            u64::MAX,
+        ][rng.below(6)]
+    };
+    for _ in 0..1500 {
+        let args: Vec<String> = (0..rng.below(20)).map(|_| text(&mut rng)).collect();
+        let client = match rng.below(15) {
+            0 => C::Identification {
+                corr_id: u32v(&mut rng),
+                username: text(&mut rng),
+            },
+            1 => C::Signature {
+                corr_id: u32v(&mut rng),
+                signature: text(&mut rng),
+            },
+            2 => C::Query {
+                corr_id: u32v(&mut rng),
+                subject: text(&mut rng),
+                record: text(&mut rng),
+            },
+            3 => C::UploadProgram {
+                corr_id: u32v(&mut rng),
+                program_hash: text(&mut rng),
+                chunk_index: u64v(&mut rng),
+                total_chunks: u64v(&mut rng),
+                chunk_data: bytes(&mut rng),
+            },
+            4 => C::LaunchInstance {
+                corr_id: u32v(&mut rng),
+                program_hash: text(&mut rng),
+                arguments: args,
+                detached: rng.below(2) == 0,
+            },
+            5 => C::LaunchInstanceFromRegistry {
+                corr_id: u32v(&mut rng),
+                inferlet: text(&mut rng),
+                arguments: args,
+                detached: rng.below(2) == 0,
+            },
+            6 => C::AttachInstance {
+                corr_id: u32v(&mut rng),
+                instance_id: text(&mut rng),
+            },
+            7 => C::LaunchServerInstance {
+                corr_id: u32v(&mut rng),
+                port: u32v(&mut rng),
+                program_hash: text(&mut rng),
+                arguments: args,
+            },
+            8 => C::SignalInstance {
+                instance_id: text(&mut rng),
+                message: text(&mut rng),
+            },
+            9 => C::UploadBlob {
+                corr_id: u32v(&mut rng),
+                instance_id: text(&mut rng),
+                blob_hash: text(&mut rng),
+                chunk_index: u64v(&mut rng),
+                total_chunks: u64v(&mut rng),
+                chunk_data: bytes(&mut rng),
+            },
+            10 => C::TerminateInstance {
+                corr_id: u32v(&mut rng),
+                instance_id: text(&mut rng),
+            },
+            11 => C::AttachRemoteService {
+                corr_id: u32v(&mut rng),
+                endpoint: text(&mut rng),
+                service_type: text(&mut rng),
+                service_name: text(&mut rng),
+            },
+            12 => C::InternalAuthenticate {
+                corr_id: u32v(&mut rng),
+                token: text(&mut rng),
+            },
+            13 => C::Ping {
+                corr_id: u32v(&mut rng),
+            },
+            _ => C::ListInstances {
+                corr_id: u32v(&mut rng),
+            },
+        };
+        let frame = encode_client(&client);
+        assert_eq!(decode_client(&frame).as_ref(), Ok(&client));
+        // Every canonical frame is a fixmap (§2.1).
+        assert!((0x82..=0x87).contains(&frame[0]), "{:02x}", frame[0]);
+
+        let status = [
+            InstanceStatus::Attached,
+            InstanceStatus::Detached,
+            InstanceStatus::Finished,
+        ];
+        let server = match rng.below(9) {
+            0 => S::Response {
+                corr_id: u32v(&mut rng),
+                successful: rng.below(2) == 0,
+                result: text(&mut rng),
+            },
+            1 => S::InstanceLaunchResult {
+                corr_id: u32v(&mut rng),
+                successful: true,
+                message: text(&mut rng),
+            },
+            2 => S::InstanceAttachResult {
+                corr_id: u32v(&mut rng),
+                successful: false,
+                message: text(&mut rng),
+            },
+            3 => S::InstanceEvent {
+                instance_id: text(&mut rng),
+                event: u32v(&mut rng),
+                message: text(&mut rng),
+            },
+            4 => S::DownloadBlob {
+                corr_id: 0,
+                instance_id: text(&mut rng),
+                blob_hash: text(&mut rng),
+                chunk_index: u64v(&mut rng),
+                total_chunks: u64v(&mut rng),
+                chunk_data: bytes(&mut rng),
+            },
+            5 => S::ServerEvent {
+                message: text(&mut rng),
+            },
+            6 => S::Challenge {
+                corr_id: u32v(&mut rng),
+                challenge: text(&mut rng),
+            },
+            7 => S::LiveInstances {
+                corr_id: u32v(&mut rng),
+                instances: (0..rng.below(4))
+                    .map(|_| InstanceInfo {
+                        id: text(&mut rng),
+                        arguments: (0..rng.below(3)).map(|_| text(&mut rng)).collect(),
+                        status: status[rng.below(3)],
+                        username: text(&mut rng),
+                        elapsed_secs: u64v(&mut rng),
+                        kv_pages_used: u32v(&mut rng),
+                    })
+                    .collect(),
+            },
+            _ => S::StreamingOutput {
+                instance_id: text(&mut rng),
+                output: if rng.below(2) == 0 {
+                    StreamingOutput::Stdout(text(&mut rng))
+                } else {
+                    StreamingOutput::Stderr(text(&mut rng))
+                },
+            },
+        };
+        let frame = encode_server(&server);
+        assert_eq!(decode_server(&frame).as_ref(), Ok(&server));
+    }
+}
