@@ -15,13 +15,17 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// target/<profile>: the test executable lives in target/<profile>/deps.
-fn profile_dir() -> PathBuf {
+/// The cdylib cargo built for this test run: target/<profile>/deps/libpie.so, next to the test
+/// executable (cargo only copies it up to target/<profile>/ for `cargo build`, so that copy may
+/// be stale).
+fn cdylib() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<exe>")
-        .to_path_buf()
+    let deps = exe.parent().expect("target/<profile>/deps");
+    let here = deps.join("libpie.so");
+    if here.exists() {
+        return here;
+    }
+    deps.parent().expect("target/<profile>").join("libpie.so")
 }
 
 /// Everything the C programs need, prepared once per test binary run.
@@ -67,7 +71,7 @@ fn fixture() -> &'static Fixture {
         std::fs::create_dir_all(fx.programs_dir()).unwrap();
 
         // The library under its SONAME, plus the link-time name.
-        let so = profile_dir().join("libpie.so");
+        let so = cdylib();
         assert!(
             so.exists(),
             "{} not found: cargo builds the cdylib for tests",
@@ -256,7 +260,7 @@ fn c_threads_and_shutdown() {
 /// Only `pie_` symbols leave the shared library, and it carries the soname.
 #[test]
 fn shared_library_exports_only_pie_symbols() {
-    let so = profile_dir().join("libpie.so");
+    let so = cdylib();
     let out = Command::new("nm")
         .args(["-D", "--defined-only"])
         .arg(&so)

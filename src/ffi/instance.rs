@@ -131,6 +131,9 @@ pub unsafe extern "C" fn pie_event_text(
     out_len: *mut usize,
 ) -> *const c_char {
     ffi_value(std::ptr::null(), || {
+        if let Some(l) = out_len.as_mut() {
+            *l = 0;
+        }
         let ev = arg_ref(event, "event")?;
         let (ptr, len) = match &ev.text {
             Some(t) => (t.as_ptr().cast::<c_char>(), t.len() - 1),
