@@ -603,11 +603,13 @@ enum PieStatus pie_client_program_exists_async(const struct PieClient *client,
 /*
  Uploads a program (a WebAssembly component, `len` bytes, copied) and writes its hash, 64 hex
  digits and a NUL, into `out_hash` (at least PIE_HASH_BUFFER_SIZE bytes). `progress` (may be
- NULL) is called as progress(user_data, bytes_sent, bytes_total) on a libpie runtime thread;
- it must return quickly and must not make blocking libpie calls (they fail with
- PIE_STATUS_BUSY). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_SERVER (refused, e.g. not a
- component; the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED,
- PIE_STATUS_CLIENT_CLOSED.
+ NULL) is called as progress(user_data, bytes_sent, bytes_total) each time a 256 KiB chunk has
+ been handed to the socket, on a libpie runtime thread; it must return quickly and must not
+ make blocking libpie calls (they fail with PIE_STATUS_BUSY). It is never called after the
+ upload has finished; the last chunks may go unreported when the server's reply comes first.
+ Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (not a WebAssembly component:
+ refused before sending, as the server would drop the connection), PIE_STATUS_SERVER (refused;
+ the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
  */
 enum PieStatus pie_client_upload_program(const struct PieClient *client,
                                          const uint8_t *data,

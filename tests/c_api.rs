@@ -92,6 +92,9 @@ fn fixture() -> &'static Fixture {
             script_program(&ticker),
         )
         .unwrap();
+        // 1 MiB of comment: a program of several upload chunks.
+        let big = format!("# {}\ncomplete big", "x".repeat(1 << 20));
+        std::fs::write(fx.programs_dir().join("big.wasm"), script_program(&big)).unwrap();
         let mut flood = String::new();
         for i in 0..200 {
             flood.push_str(&format!("stdout line {i:04} of the flood\n"));

@@ -91,6 +91,9 @@ pub(crate) struct ClientShared {
     wake: Mutex<Option<WakeFd>>,
     /// Poll-mode instances whose `ready` flag is set: the wake fd is readable iff this is > 0.
     ready_count: AtomicUsize,
+    /// The task watching for the end of the connection (it briefly holds a strong reference
+    /// when the connection ends, so pie_client_free waits for it).
+    watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub(crate) dispatcher: Arc<Dispatcher>,
     // Last: the runtime must outlive the core client's tasks and the callback thread.
     pub(crate) rt: Rt,
@@ -109,17 +112,19 @@ impl ClientShared {
             conn: Mutex::new(ConnState::default()),
             wake: Mutex::new(None),
             ready_count: AtomicUsize::new(0),
+            watcher: Mutex::new(None),
             dispatcher,
             rt,
         });
         // Watches for the end of the connection to drive the connection callback.
         let weak = Arc::downgrade(&shared);
-        shared.rt.handle().spawn(async move {
+        let watcher = shared.rt.handle().spawn(async move {
             let why = core.closed().await;
             if let Some(shared) = weak.upgrade() {
                 shared.connection_ended(why);
             }
         });
+        *shared.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
         shared
     }
 
@@ -194,6 +199,18 @@ impl ClientShared {
             return;
         }
         let _ = self.op_close().block();
+        let watcher = self
+            .watcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(w) = watcher {
+            // Resolves right after the close; bounded in case the core is slow to report it.
+            let _ = self
+                .rt
+                .handle()
+                .block_on(async { tokio::time::timeout(Duration::from_secs(2), w).await });
+        }
         self.connection_ended(Error::new(ErrorKind::ClientClosed, "the client was closed"));
         self.dispatcher.barrier();
     }
@@ -930,11 +947,13 @@ pub unsafe extern "C" fn pie_client_program_exists_async(
 
 /// Uploads a program (a WebAssembly component, `len` bytes, copied) and writes its hash, 64 hex
 /// digits and a NUL, into `out_hash` (at least PIE_HASH_BUFFER_SIZE bytes). `progress` (may be
-/// NULL) is called as progress(user_data, bytes_sent, bytes_total) on a libpie runtime thread;
-/// it must return quickly and must not make blocking libpie calls (they fail with
-/// PIE_STATUS_BUSY). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_SERVER (refused, e.g. not a
-/// component; the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED,
-/// PIE_STATUS_CLIENT_CLOSED.
+/// NULL) is called as progress(user_data, bytes_sent, bytes_total) each time a 256 KiB chunk has
+/// been handed to the socket, on a libpie runtime thread; it must return quickly and must not
+/// make blocking libpie calls (they fail with PIE_STATUS_BUSY). It is never called after the
+/// upload has finished; the last chunks may go unreported when the server's reply comes first.
+/// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (not a WebAssembly component:
+/// refused before sending, as the server would drop the connection), PIE_STATUS_SERVER (refused;
+/// the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
 #[no_mangle]
 pub unsafe extern "C" fn pie_client_upload_program(
     client: *const PieClient,
