@@ -10,7 +10,7 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use super::runtime::on_runtime_thread;
@@ -131,14 +131,19 @@ impl Dispatcher {
         if !started || self.on_thread() || on_runtime_thread() {
             return;
         }
-        let (done_tx, done_rx) = mpsc::sync_channel::<()>(1);
-        if self
-            .post(Box::new(move || {
-                let _ = done_tx.send(());
-            }))
-            .is_ok()
-        {
-            let _ = done_rx.recv();
+        // A mutex and condvar rather than a channel: std's channels allocate per-thread state on
+        // the waiting (host) thread that is only released when that thread exits.
+        let done = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = Arc::clone(&done);
+        let posted = self.post(Box::new(move || {
+            *signal.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            signal.1.notify_all();
+        }));
+        if posted.is_ok() {
+            let mut finished = done.0.lock().unwrap_or_else(|e| e.into_inner());
+            while !*finished {
+                finished = done.1.wait(finished).unwrap_or_else(|e| e.into_inner());
+            }
         }
     }
 }
