@@ -144,9 +144,11 @@ fn build(name: &str) -> PathBuf {
 }
 
 fn auth_sim(pubkey: &str) -> Simulator {
-    let mut cfg = SimConfig::default();
-    cfg.auth_enabled = true;
-    cfg.users = vec![("carol".into(), vec![pubkey.to_string()])];
+    let cfg = SimConfig {
+        auth_enabled: true,
+        users: vec![("carol".into(), vec![pubkey.to_string()])],
+        ..SimConfig::default()
+    };
     Simulator::start(cfg).expect("auth simulator starts")
 }
 
