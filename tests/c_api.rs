@@ -4,6 +4,7 @@
 //! `PIE_C_TEST_WRAPPER="valgrind --error-exitcode=99 ..."` runs every program under a wrapper;
 //! `PIE_C_TEST_ASAN=1` builds them with AddressSanitizer.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -154,6 +155,11 @@ fn auth_sim(pubkey: &str) -> Simulator {
 
 /// Runs one C program against fresh simulators; asserts success and its summary line.
 fn run(name: &str) {
+    run_with(name, |_| {});
+}
+
+/// Like [`run`]; `on_ready` runs (with the simulator) when the program prints a "READY" line.
+fn run_with(name: &str, on_ready: impl FnOnce(&Simulator)) {
     let exe = build(name);
     let fx = fixture();
     let sim = Simulator::start(SimConfig::default()).expect("simulator starts");
@@ -178,17 +184,52 @@ fn run(name: &str) {
         .env("PIE_TEST_PROGRAMS", fx.programs_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-    let limit = if wrapper.is_empty() { 120 } else { 900 };
-    let output = wait_with_limit(child, Duration::from_secs(limit), name);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    // Stdout is read on a thread so the READY line can be seen while the program runs.
+    let out = child.stdout.take().expect("piped stdout");
+    let (line_tx, line_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            let _ = line_tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let limit = Duration::from_secs(if wrapper.is_empty() { 120 } else { 900 });
+    let start = Instant::now();
+    let mut on_ready = Some(on_ready);
+    let status = loop {
+        while let Ok(line) = line_rx.try_recv() {
+            if line == "READY" {
+                if let Some(f) = on_ready.take() {
+                    f(&sim);
+                }
+            }
+        }
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = reader.join().expect("stdout reader");
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
     assert!(
-        output.status.success(),
-        "{name} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
+        status.success(),
+        "{name} failed ({status}):\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     let summary = format!("{name}: ");
     let line = stdout
@@ -202,29 +243,6 @@ fn run(name: &str) {
         .parse()
         .unwrap();
     assert!(checks > 10, "{name} ran only {checks} checks");
-}
-
-fn wait_with_limit(
-    mut child: std::process::Child,
-    limit: Duration,
-    name: &str,
-) -> std::process::Output {
-    let start = Instant::now();
-    loop {
-        match child.try_wait().expect("wait for child") {
-            Some(_) => return child.wait_with_output().expect("collect output"),
-            None if start.elapsed() > limit => {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("collect output");
-                panic!(
-                    "{name} did not finish within {limit:?}:\n{}\n{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
 }
 
 #[test]
@@ -255,6 +273,11 @@ fn c_event_fd() {
 #[test]
 fn c_misuse() {
     run("test_misuse");
+}
+
+#[test]
+fn c_server_drops_connection() {
+    run_with("test_disconnect", |sim| sim.kill_connections());
 }
 
 #[test]

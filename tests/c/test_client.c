@@ -197,6 +197,19 @@ static void test_requests(void) {
   pie_instance_free(inst);
   EXPECT(PIE_STATUS_SERVER, pie_client_launch_instance_from_registry(c, "nobody/nothing@9", NULL, 0, false, &inst, &err));
 
+  /* A blob to the instance (blocking form), echoed back as a BLOB event. */
+  inst = launch(c, "blob.wasm", NULL, 0);
+  EXPECT(PIE_STATUS_OK, pie_instance_upload_blob(inst, (const uint8_t *)"\0\1\2bytes", 8, NULL, NULL, &err));
+  ev = recv_kind(inst, PIE_EVENT_KIND_BLOB);
+  size_t blen = 0;
+  const uint8_t *b = pie_event_blob(ev, &blen);
+  CHECK(blen == 8 && memcmp(b, "\0\1\2bytes", 8) == 0);
+  pie_event_free(ev);
+  EXPECT(PIE_STATUS_OK, pie_instance_send(inst, "bye", &err));
+  expect_text(inst, PIE_EVENT_KIND_STDOUT, "bye");
+  expect_text(inst, PIE_EVENT_KIND_COMPLETED, "got");
+  pie_instance_free(inst);
+
   /* Close: idempotent; later calls fail with CLIENT_CLOSED. */
   EXPECT(PIE_STATUS_OK, pie_client_close(c, &err));
   EXPECT(PIE_STATUS_OK, pie_client_close(c, &err));
