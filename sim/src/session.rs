@@ -256,14 +256,16 @@ where
         if self.write_broken || self.drop_now || self.client_closed.load(Ordering::Relaxed) {
             return;
         }
-        if self.sink.feed(msg).await.is_err() {
+        // One socket write per frame, like the real server: with Nagle on, a small frame
+        // written right behind another waits for the client's ACK (the delayed-ACK stall of
+        // §16), which clients and benchmarks must be able to observe.
+        if self.sink.send(msg).await.is_err() {
             self.write_broken = true;
             return;
         }
         self.frames_sent += 1;
         let limit = self.shared.faults.drop_after_frames.load(Ordering::Relaxed);
         if limit > 0 && self.frames_sent >= limit {
-            let _ = self.sink.flush().await;
             self.drop_now = true;
         }
     }

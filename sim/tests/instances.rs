@@ -533,3 +533,36 @@ async fn flood_throughput() {
         (n + 1) as f64 / dt.as_secs_f64()
     );
 }
+
+#[tokio::test]
+async fn launch_result_to_first_output_latency() {
+    // Reported, not asserted: with Nagle on in the simulator (as on the real server) a plain
+    // client usually sees the first output ~40 ms after the launch result (delayed ACK, §16).
+    let sim = sim();
+    let mut c = Raw::login(&sim, "u").await;
+    let h = c.install(&script_program("stdout x\ncomplete")).await;
+    let mut gaps = Vec::new();
+    for _ in 0..7 {
+        let cid = c.cid();
+        c.send(&ClientMessage::LaunchInstance {
+            corr_id: cid,
+            program_hash: h.clone(),
+            arguments: vec![],
+            detached: false,
+        })
+        .await;
+        let ServerMessage::InstanceLaunchResult { message: id, .. } = c.recv().await else {
+            panic!()
+        };
+        let t0 = std::time::Instant::now();
+        let first = c.recv().await;
+        gaps.push(t0.elapsed());
+        assert_eq!(kinds(&[first]), vec!["out:x"]);
+        c.until_terminal(&id).await;
+    }
+    gaps.sort();
+    println!(
+        "launch result -> first stdout, median {:?} (all {gaps:?})",
+        gaps[gaps.len() / 2]
+    );
+}
