@@ -229,7 +229,7 @@ where
             // A hung session (Q1) never goes through teardown: its instances stay attached.
             Item::ClientClosed if !self.hung => Some(End::ClientClose),
             Item::ReadEnded if !self.hung => Some(End::Gone),
-            _ if self.hung || Faults::on(&self.shared.faults.silence) => None,
+            _ if self.hung || self.shared.silenced() => None,
             Item::Request(req, _permit) => self.handle_request(req).await,
             Item::Frames(frames, _permit) => {
                 for f in frames {
