@@ -566,3 +566,35 @@ async fn launch_result_to_first_output_latency() {
         gaps[gaps.len() / 2]
     );
 }
+
+#[tokio::test]
+async fn detached_output_keeps_the_last_mebibyte() {
+    let sim = sim();
+    let mut c = Raw::login(&sim, "u").await;
+    let r = c
+        .launch_registry("flood", &["--count", "200000"], true)
+        .await;
+    let ServerMessage::InstanceLaunchResult { message: id, .. } = r else {
+        panic!()
+    };
+    for _ in 0..1000 {
+        if c.list().await[0].status == InstanceStatus::Finished {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c.attach(&id).await;
+    let frames = c.until_terminal(&id).await;
+    assert_eq!(frames.len(), 2);
+    let ServerMessage::StreamingOutput {
+        output: StreamingOutput::Stdout(out),
+        ..
+    } = &frames[0]
+    else {
+        panic!()
+    };
+    // 200,000 lines are ~1.27 MB: only the newest 1 MiB survives.
+    assert_eq!(out.len(), 1 << 20);
+    assert!(out.ends_with("\n199998\n199999\n"));
+    assert_eq!(kinds(&frames[1..]), vec!["ev1:200000"]);
+}
