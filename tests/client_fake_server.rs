@@ -53,11 +53,13 @@ async fn wrong_reply_types_are_protocol_errors() {
         // A launch answered with a plain response, a ping with a launch result, a list with
         // an attach result: each is a protocol error for that call only.
         ClientMessage::LaunchInstance { corr_id, .. } => vec![response(corr_id, true, ID)],
-        ClientMessage::Ping { corr_id } => vec![encode_server(&ServerMessage::InstanceLaunchResult {
-            corr_id,
-            successful: true,
-            message: ID.into(),
-        })],
+        ClientMessage::Ping { corr_id } => {
+            vec![encode_server(&ServerMessage::InstanceLaunchResult {
+                corr_id,
+                successful: true,
+                message: ID.into(),
+            })]
+        }
         ClientMessage::ListInstances { corr_id } => {
             vec![encode_server(&ServerMessage::InstanceAttachResult {
                 corr_id,
@@ -114,7 +116,11 @@ async fn challenge_message_is_treated_as_a_response() {
 async fn bad_challenges_are_refused_client_side() {
     let url = fake_server(|req| match req {
         ClientMessage::Identification { corr_id, username } => {
-            let text = if username == "short" { "AAEC" } else { "not base64!" };
+            let text = if username == "short" {
+                "AAEC"
+            } else {
+                "not base64!"
+            };
             vec![response(corr_id, true, text)]
         }
         _ => vec![],
@@ -129,7 +135,10 @@ async fn bad_challenges_are_refused_client_side() {
     let e = c.authenticate("short", Some(&key)).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol);
     assert!(e.message().contains("expected 48"), "{e}");
-    assert_eq!(kind(c.authenticate("other", Some(&key)).await), ErrorKind::Protocol);
+    assert_eq!(
+        kind(c.authenticate("other", Some(&key)).await),
+        ErrorKind::Protocol
+    );
 }
 
 fn blob_chunk(hash: &str, index: u64, total: u64, data: &[u8]) -> Vec<u8> {
@@ -186,7 +195,9 @@ async fn blob_reassembly_drops_inconsistent_downloads() {
     let c = Client::connect(&url).await.unwrap();
     let inst = c.launch_instance("h", vec![], false).await.unwrap();
     assert_eq!(inst.id(), ID);
-    let events = tokio::time::timeout(DEADLINE, collect(&inst)).await.unwrap();
+    let events = tokio::time::timeout(DEADLINE, collect(&inst))
+        .await
+        .unwrap();
     let good2: Vec<u8> = (0..(2 * 262_144 + 10)).map(|i| (i % 253) as u8).collect();
     assert_eq!(
         events,
@@ -207,13 +218,13 @@ async fn notify_hook_fires_per_event_and_at_stream_end() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let url = fake_server(|req| match req {
-        ClientMessage::LaunchInstance { corr_id, .. } => vec![encode_server(
-            &ServerMessage::InstanceLaunchResult {
+        ClientMessage::LaunchInstance { corr_id, .. } => {
+            vec![encode_server(&ServerMessage::InstanceLaunchResult {
                 corr_id,
                 successful: true,
                 message: ID.into(),
-            },
-        )],
+            })]
+        }
         ClientMessage::SignalInstance { message, .. } => {
             let code = if message == "end" { 1 } else { 0 };
             vec![encode_server(&ServerMessage::InstanceEvent {
@@ -233,11 +244,17 @@ async fn notify_hook_fires_per_event_and_at_stream_end() {
         h2.fetch_add(1, Ordering::SeqCst);
     })));
     inst.send("a").await.unwrap();
-    assert_eq!(recv(&inst).await.unwrap(), InstanceEvent::Message("a".into()));
+    assert_eq!(
+        recv(&inst).await.unwrap(),
+        InstanceEvent::Message("a".into())
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     assert_eq!(inst.try_recv().unwrap(), None);
     inst.send("end").await.unwrap();
-    assert_eq!(recv(&inst).await.unwrap(), InstanceEvent::Completed("end".into()));
+    assert_eq!(
+        recv(&inst).await.unwrap(),
+        InstanceEvent::Completed("end".into())
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     // The stream of an instance that is still routed ends at close (one more notification).
     let inst2 = c.launch_instance("h", vec![], false).await.unwrap();

@@ -49,7 +49,10 @@ async fn blob_upload_hang_q1_ends_in_timeouts() {
     // The reply to the final chunk still arrives; afterwards the connection is dead (Q1).
     echo.upload_blob(b"abc").await.unwrap();
     assert_eq!(kind(c.ping().await), ErrorKind::Timeout);
-    assert_eq!(kind(c.launch_instance("x", vec![], false).await), ErrorKind::Timeout);
+    assert_eq!(
+        kind(c.launch_instance("x", vec![], false).await),
+        ErrorKind::Timeout
+    );
     assert_eq!(c.debug_counts().pending, 0);
 }
 
@@ -144,11 +147,16 @@ async fn server_killed_mid_upload() {
         }
     };
     let t = Instant::now();
-    let e = err(c.upload_program_with_progress(&program, Some(&progress)).await);
+    let e = err(c
+        .upload_program_with_progress(&program, Some(&progress))
+        .await);
     assert_eq!(e.kind(), ErrorKind::ConnectionClosed, "{e}");
     assert!(t.elapsed() < Duration::from_secs(10));
     let n = chunks_seen.load(Ordering::SeqCst);
-    assert!((3..pie::wire::chunk_count(program.len()) as usize).contains(&n), "{n}");
+    assert!(
+        (3..pie::wire::chunk_count(program.len()) as usize).contains(&n),
+        "{n}"
+    );
     assert_eq!(c.debug_counts().pending, 0);
     drop(sim);
 }
@@ -166,16 +174,32 @@ async fn close_is_prompt_idempotent_and_fails_everything_with_client_closed() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let t = Instant::now();
     c.close().await.unwrap();
-    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
-    assert_eq!(pending.await.unwrap().unwrap_err().kind(), ErrorKind::ClientClosed);
-    assert_eq!(recv(&inst).await.unwrap(), InstanceEvent::Stdout("one".into()));
-    assert_eq!(recv(&inst).await.unwrap(), InstanceEvent::Stdout("two".into()));
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        pending.await.unwrap().unwrap_err().kind(),
+        ErrorKind::ClientClosed
+    );
+    assert_eq!(
+        recv(&inst).await.unwrap(),
+        InstanceEvent::Stdout("one".into())
+    );
+    assert_eq!(
+        recv(&inst).await.unwrap(),
+        InstanceEvent::Stdout("two".into())
+    );
     assert_eq!(kind(inst.recv().await), ErrorKind::ClientClosed);
     assert!(c.is_closed());
     assert_eq!(c.closed().await.kind(), ErrorKind::ClientClosed);
     c.close().await.unwrap();
     assert_eq!(kind(c.ping().await), ErrorKind::ClientClosed);
-    assert_eq!(kind(c.upload_program(&pie_sim::script_program("x")).await), ErrorKind::ClientClosed);
+    assert_eq!(
+        kind(c.upload_program(&pie_sim::script_program("x")).await),
+        ErrorKind::ClientClosed
+    );
 }
 
 #[tokio::test]
@@ -185,7 +209,11 @@ async fn close_does_not_hang_on_a_silent_server() {
     sim.faults().set_silence(true);
     let t = Instant::now();
     c.close().await.unwrap();
-    assert!(t.elapsed() < Duration::from_millis(2500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(c.closed().await.kind(), ErrorKind::ClientClosed);
 }
 
@@ -220,7 +248,10 @@ async fn garbage_from_the_server_is_ignored() {
     // Nothing reached the instance; it still works.
     assert_eq!(chat.pending_events(), 0);
     chat.send("bye").await.unwrap();
-    assert_eq!(collect(&chat).await, vec![InstanceEvent::Completed("bye".into())]);
+    assert_eq!(
+        collect(&chat).await,
+        vec![InstanceEvent::Completed("bye".into())]
+    );
 }
 
 #[tokio::test]
@@ -279,7 +310,10 @@ async fn overflow_marker_at_the_point_of_loss() {
     for ev in &events {
         match ev {
             InstanceEvent::Stdout(s) => {
-                assert!(dropped.is_none(), "no output after the marker (nothing was consumed)");
+                assert!(
+                    dropped.is_none(),
+                    "no output after the marker (nothing was consumed)"
+                );
                 assert_eq!(*s, format!("{next}\n"));
                 next += 1;
                 bytes += s.len();

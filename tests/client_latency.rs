@@ -36,5 +36,8 @@ async fn quickack_removes_the_delayed_ack_stall() {
     let off = median_first_output(false, 15).await;
     println!("launch result -> first stdout, median: quickack on {on:?}, off {off:?}");
     // Without QUICKACK this is ~40 ms on Linux (the simulator keeps Nagle on, like the server).
-    assert!(on < Duration::from_millis(10), "quickack on: {on:?} (off: {off:?})");
+    assert!(
+        on < Duration::from_millis(10),
+        "quickack on: {on:?} (off: {off:?})"
+    );
 }

@@ -29,7 +29,10 @@ async fn thousand_concurrent_instances_each_get_their_own_events_in_order() {
                 .launch_instance(&h, vec![i.to_string()], false)
                 .await
                 .unwrap();
-            assert_eq!(recv(&inst).await.unwrap(), InstanceEvent::Stdout(format!("{i}:a")));
+            assert_eq!(
+                recv(&inst).await.unwrap(),
+                InstanceEvent::Stdout(format!("{i}:a"))
+            );
             // All N instances are alive at once from here on.
             barrier.wait().await;
             inst.send(&format!("go{i}")).await.unwrap();
