@@ -82,6 +82,77 @@ fn openssh_ecdsa_p384() {
     check_openssh("ecdsa", Some(384), PASS, KeyAlgorithm::EcdsaP384);
 }
 
+/// ssh-keygen's other private-key ciphers (`-Z`), with the right and a wrong passphrase.
+#[test]
+fn openssh_other_ciphers() {
+    let dir = Dir::new();
+    for cipher in [
+        "aes256-gcm@openssh.com",
+        "chacha20-poly1305@openssh.com",
+        "aes128-ctr",
+        "aes256-cbc",
+    ] {
+        let path = dir.p(cipher);
+        run(
+            "ssh-keygen",
+            &[
+                "-q", "-t", "ed25519", "-N", PASS, "-Z", cipher, "-a", "4", "-f", &path,
+            ],
+        );
+        let pub_line = String::from_utf8(dir.read_path(&format!("{path}.pub"))).unwrap();
+        let key =
+            PrivateKey::from_file(&path, Some(PASS)).unwrap_or_else(|e| panic!("{cipher}: {e}"));
+        assert_signs(&key, &pub_from_openssh(&pub_line));
+        let err = PrivateKey::from_file(&path, Some("wrong")).unwrap_err();
+        assert!(
+            err.message().contains("wrong passphrase"),
+            "{cipher}: {err}"
+        );
+    }
+}
+
+/// Other PBES2 variants openssl writes: scrypt KDF, PBKDF2 with the HMAC-SHA1 PRF (the
+/// default of OpenSSL 1.0 and still common), AES-128.
+#[test]
+fn encrypted_pkcs8_variants() {
+    let dir = Dir::new();
+    let base = dir.genpkey("ec.pem", "EC", &["ec_paramgen_curve:P-256"]);
+    let pass = format!("pass:{PASS}");
+    for (name, opts) in [
+        ("scrypt.pem", &["-scrypt"][..]),
+        (
+            "sha1.pem",
+            &["-v2", "aes-128-cbc", "-v2prf", "hmacWithSHA1"][..],
+        ),
+        ("aes192.pem", &["-v2", "aes-192-cbc"][..]),
+    ] {
+        let out = dir.p(name);
+        let mut args = vec![
+            "pkcs8", "-topk8", "-in", &base, "-passout", &pass, "-out", &out,
+        ];
+        args.extend(opts);
+        run("openssl", &args);
+        check_pem(&dir, name, "ec.pem", Some(PASS), KeyAlgorithm::EcdsaP256);
+        let err = PrivateKey::from_file(&out, Some("nope")).unwrap_err();
+        assert!(err.message().contains("wrong passphrase"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn openssl_rsa_4096() {
+    let dir = Dir::new();
+    dir.genpkey("rsa.pem", "RSA", &["rsa_keygen_bits:4096"]);
+    check_pem(
+        &dir,
+        "rsa.pem",
+        "rsa.pem",
+        None,
+        KeyAlgorithm::Rsa { bits: 4096 },
+    );
+    let key = PrivateKey::from_file(&dir.p("rsa.pem"), None).unwrap();
+    assert_eq!(key.sign(&CHALLENGE).unwrap().len(), 512);
+}
+
 /// A key produced by openssl: load `file` (optionally with a passphrase), check the algorithm,
 /// and verify a signature against the public key openssl derives from `reference` (the
 /// unencrypted source file).
@@ -323,6 +394,12 @@ fn vector_12_3_pkcs8() {
         VECTOR_PUB_LINE.trim_end_matches(" test")
     );
     check_vector_key(&key);
+    // Windows line endings, explanatory text around the block (as `openssl pkcs12` writes).
+    let crlf = format!(
+        "Bag Attributes\r\n    localKeyID: 01\r\n{}",
+        pem.replace('\n', "\r\n")
+    );
+    check_vector_key(&PrivateKey::from_bytes(crlf.as_bytes(), None).unwrap());
 
     // The public key openssl derives from this file is §12.3's.
     let dir = Dir::new();

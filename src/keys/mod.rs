@@ -71,6 +71,9 @@ pub struct PrivateKey {
 pub(crate) const RSA_MIN_BITS: usize = 2048;
 pub(crate) const RSA_MAX_BITS: usize = 8192;
 
+/// Largest key file read. An 8192-bit RSA key in OpenSSH format is under 7 KB.
+const MAX_KEY_FILE: usize = 1 << 20;
+
 pub(crate) fn key_err(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Key, message)
 }
@@ -79,14 +82,27 @@ impl PrivateKey {
     /// Load a private key from a file. A leading `~/` is replaced by `$HOME/`.
     /// `passphrase` is needed only for encrypted keys; it is ignored for unencrypted ones.
     pub fn from_file(path: &str, passphrase: Option<&str>) -> Result<PrivateKey> {
+        use std::io::Read;
         let expanded = expand_home(path)?;
-        let data = std::fs::read(&expanded).map_err(|e| {
+        let io_err = |e: std::io::Error| {
             Error::new(
                 ErrorKind::Io,
                 format!("cannot read key file '{}': {e}", expanded.display()),
             )
-        })?;
-        let data = zeroize::Zeroizing::new(data);
+        };
+        // Allocated once at full size so the buffer never moves (a reallocation would leave an
+        // unwiped copy of the key behind), and bounded so `/dev/zero` cannot exhaust memory.
+        let mut data = zeroize::Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE + 1));
+        std::fs::File::open(&expanded)
+            .and_then(|f| f.take(MAX_KEY_FILE as u64 + 1).read_to_end(&mut data))
+            .map_err(io_err)?;
+        if data.len() > MAX_KEY_FILE {
+            return Err(key_err(format!(
+                "key file '{}' is larger than {} KiB; not a private key",
+                expanded.display(),
+                MAX_KEY_FILE / 1024
+            )));
+        }
         Self::from_bytes(&data, passphrase).map_err(|e| {
             Error::new(
                 e.kind(),

@@ -87,7 +87,8 @@ pub(crate) fn parse(data: &[u8], passphrase: Option<&str>) -> Result<(Secret, St
             let info = pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes()).map_err(|e| {
                 key_err(format!(
                     "corrupt or unsupported encrypted PKCS#8 key ({e}); supported: PBES2 \
-                         (PBKDF2 or scrypt) with AES-CBC"
+                     (PBKDF2 or scrypt) with AES-CBC; re-encrypt with `openssl pkcs8 -topk8 \
+                     -v2 aes-256-cbc`"
                 ))
             })?;
             let Some(pass) = passphrase else {
@@ -378,8 +379,16 @@ fn ed25519_from_seed(seed: &[u8], public: Option<&[u8]>) -> Result<Secret> {
 /// OpenSSH `openssh-key-v1` private key, possibly bcrypt-encrypted.
 fn openssh(block: &str, passphrase: Option<&str>) -> Result<(Secret, String)> {
     use ssh_key::{Algorithm, EcdsaCurve};
-    let key = ssh_key::PrivateKey::from_openssh(block)
-        .map_err(|e| key_err(format!("corrupt or truncated OpenSSH private key: {e}")))?;
+    let key = ssh_key::PrivateKey::from_openssh(block).map_err(|e| match e {
+        // Raised when the decoded private half does not produce the stored public half.
+        ssh_key::Error::Crypto | ssh_key::Error::PublicKey => {
+            key_err("corrupt OpenSSH private key: the private key does not match its public key")
+        }
+        ssh_key::Error::AlgorithmUnknown => key_err(format!(
+            "unsupported OpenSSH key type (unknown algorithm; {SUPPORTED})"
+        )),
+        other => key_err(format!("corrupt or truncated OpenSSH private key: {other}")),
+    })?;
     // Check the algorithm (readable without the passphrase) first, so an unsupported key is
     // reported as such rather than as needing a passphrase.
     match key.algorithm() {
