@@ -408,9 +408,9 @@ enum PieStatus pie_connect_options_set_max_launches_in_flight(struct PieConnectO
                                                               struct PieError **out_err);
 
 /*
- Sets the per-instance bound on queued event payload bytes (default 64 MiB). When it is
- reached, non-terminal events are discarded and an PIE_EVENT_KIND_OVERFLOW event tells how
- many. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (0).
+ Sets the per-instance bound on queued event payload bytes (default 64 MiB; 0 = unlimited).
+ When it is reached, non-terminal events are discarded and a PIE_EVENT_KIND_OVERFLOW event
+ tells how many. Errors: PIE_STATUS_NULL_POINTER.
  */
 enum PieStatus pie_connect_options_set_instance_queue_limit_bytes(struct PieConnectOptions *options,
                                                                   uint64_t limit_bytes,

@@ -11,7 +11,7 @@ use crate::{Error, ErrorKind};
 
 use super::client::{ClientShared, Progress};
 use super::dispatch::{DropFn, UserData};
-use super::op::{give_op, OpValue, PieOp};
+use super::op::{blocking, ignore, start_async, OpValue, PieOp};
 use super::status::{
     arg_bytes, arg_out, arg_ref, arg_str, ffi_call, ffi_value, to_cstring, Fail, FfiResult,
     PieError, PieStatus,
@@ -426,6 +426,28 @@ fn timeout_arg(timeout_ms: i32) -> FfiResult<Option<Duration>> {
     }
 }
 
+unsafe fn send_op(instance: *const PieInstance, message: *const c_char) -> FfiResult<Arc<PieOp>> {
+    let i = inst_arg(instance)?;
+    Ok(i.op_send(arg_str(message, "message")?.to_owned()))
+}
+
+unsafe fn upload_blob_op(
+    instance: *const PieInstance,
+    data: *const u8,
+    len: usize,
+    progress: Option<unsafe extern "C" fn(*mut c_void, u64, u64)>,
+    user_data: *mut c_void,
+) -> FfiResult<Arc<PieOp>> {
+    let i = inst_arg(instance)?;
+    let data = arg_bytes(data, len, "data")?.to_vec();
+    Ok(i.op_upload_blob(data, Progress::new(progress, user_data)))
+}
+
+unsafe fn terminate_op(instance: *const PieInstance) -> FfiResult<Arc<PieOp>> {
+    let i = inst_arg(instance)?;
+    Ok(i.client.op_terminate(i.core.id().to_owned()))
+}
+
 /// The instance id (a lowercase UUID): NUL-terminated, borrowed, valid until
 /// pie_instance_free(instance). NULL if `instance` is NULL.
 #[no_mangle]
@@ -449,12 +471,7 @@ pub unsafe extern "C" fn pie_instance_send(
     message: *const c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        i.op_send(arg_str(message, "message")?.to_owned())
-            .block()
-            .map(|_| ())
-    })
+    blocking(out_err, || send_op(instance, message), ignore)
 }
 
 /// Asynchronous pie_instance_send (no result value).
@@ -465,11 +482,7 @@ pub unsafe extern "C" fn pie_instance_send_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        let out = arg_out(out_op, "out_op")?;
-        give_op(out, i.op_send(arg_str(message, "message")?.to_owned()))
-    })
+    start_async(out_op, out_err, || send_op(instance, message))
 }
 
 /// Uploads `len` bytes (copied) to the instance as a blob. `progress` as in
@@ -487,13 +500,8 @@ pub unsafe extern "C" fn pie_instance_upload_blob(
     user_data: *mut c_void,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        let data = arg_bytes(data, len, "data")?.to_vec();
-        i.op_upload_blob(data, Progress::new(progress, user_data))
-            .block()
-            .map(|_| ())
-    })
+    let make = || upload_blob_op(instance, data, len, progress, user_data);
+    blocking(out_err, make, ignore)
 }
 
 /// Asynchronous pie_instance_upload_blob (no result value); `user_data` must stay valid until
@@ -510,15 +518,8 @@ pub unsafe extern "C" fn pie_instance_upload_blob_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        let out = arg_out(out_op, "out_op")?;
-        let data = arg_bytes(data, len, "data")?.to_vec();
-        give_op(
-            out,
-            i.op_upload_blob(data, Progress::new(progress, user_data)),
-        )
-    })
+    let make = || upload_blob_op(instance, data, len, progress, user_data);
+    start_async(out_op, out_err, make)
 }
 
 /// Terminates the instance (as pie_client_terminate_instance with its id). Its stream then ends
@@ -528,13 +529,7 @@ pub unsafe extern "C" fn pie_instance_terminate(
     instance: *const PieInstance,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        i.client
-            .op_terminate(i.core.id().to_owned())
-            .block()
-            .map(|_| ())
-    })
+    blocking(out_err, || terminate_op(instance), ignore)
 }
 
 /// Asynchronous pie_instance_terminate (no result value).
@@ -544,11 +539,7 @@ pub unsafe extern "C" fn pie_instance_terminate_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        let out = arg_out(out_op, "out_op")?;
-        give_op(out, i.client.op_terminate(i.core.id().to_owned()))
-    })
+    start_async(out_op, out_err, || terminate_op(instance))
 }
 
 /// Receives the next event, in server order, into `*out_event` (owned by the caller:
@@ -573,10 +564,7 @@ pub unsafe extern "C" fn pie_instance_recv(
         // The non-blocking form is answered on the caller's thread: game loops call it often.
         let ev = match timeout {
             Some(d) if d.is_zero() => Box::new(PieEvent::from(i.recv_now()?)),
-            _ => match i.op_recv(timeout).block()? {
-                OpValue::Event(e) => e,
-                _ => return Err(Fail::new(PieStatus::Internal, "recv produced no event")),
-            },
+            _ => i.op_recv(timeout).block()?.into_event()?,
         };
         *out = Box::into_raw(ev);
         Ok(())
@@ -593,12 +581,11 @@ pub unsafe extern "C" fn pie_instance_recv_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
+    start_async(out_op, out_err, || {
         let i = inst_arg(instance)?;
-        let out = arg_out(out_op, "out_op")?;
         let timeout = timeout_arg(timeout_ms)?;
         i.poll_mode()?;
-        give_op(out, i.op_recv(timeout))
+        Ok(i.op_recv(timeout))
     })
 }
 

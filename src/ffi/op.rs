@@ -295,10 +295,84 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Hands a new operation to the host through `out_op`.
-pub(crate) fn give_op(out_op: &mut *mut PieOp, op: Arc<PieOp>) -> FfiResult {
-    *out_op = Arc::into_raw(op) as *mut PieOp;
+impl OpValue {
+    fn wrong(what: &str) -> Fail {
+        Fail::new(
+            PieStatus::Internal,
+            format!("the operation produced no {what}"),
+        )
+    }
+
+    pub(crate) fn into_text(self) -> FfiResult<CString> {
+        match self {
+            OpValue::Text(t) => Ok(t),
+            _ => Err(Self::wrong("text")),
+        }
+    }
+
+    pub(crate) fn into_bool(self) -> FfiResult<bool> {
+        match self {
+            OpValue::Bool(b) => Ok(b),
+            _ => Err(Self::wrong("boolean")),
+        }
+    }
+
+    pub(crate) fn into_client(self) -> FfiResult<Arc<ClientShared>> {
+        match self {
+            OpValue::Client(c) => Ok(c),
+            _ => Err(Self::wrong("client")),
+        }
+    }
+
+    pub(crate) fn into_instance(self) -> FfiResult<Arc<InstanceShared>> {
+        match self {
+            OpValue::Instance(i) => Ok(i),
+            _ => Err(Self::wrong("instance")),
+        }
+    }
+
+    pub(crate) fn into_list(self) -> FfiResult<Box<PieInstanceList>> {
+        match self {
+            OpValue::List(l) => Ok(l),
+            _ => Err(Self::wrong("instance list")),
+        }
+    }
+
+    pub(crate) fn into_event(self) -> FfiResult<Box<PieEvent>> {
+        match self {
+            OpValue::Event(e) => Ok(e),
+            _ => Err(Self::wrong("event")),
+        }
+    }
+}
+
+/// Shared body of every blocking network call: `make` checks the arguments (out-parameters
+/// included, so nothing is sent for a call that cannot deliver its result) and starts the
+/// operation; the call waits for it and hands the value to `finish`.
+pub(crate) fn blocking(
+    out_err: *mut *mut PieError,
+    make: impl FnOnce() -> FfiResult<Arc<PieOp>>,
+    finish: impl FnOnce(OpValue) -> FfiResult,
+) -> PieStatus {
+    ffi_call(out_err, || finish(make()?.block()?))
+}
+
+/// `finish` for calls without a result value.
+pub(crate) fn ignore(_: OpValue) -> FfiResult {
     Ok(())
+}
+
+/// Shared body of every `_async` call: the operation goes to `*out_op` (owned by the caller).
+pub(crate) unsafe fn start_async(
+    out_op: *mut *mut PieOp,
+    out_err: *mut *mut PieError,
+    make: impl FnOnce() -> FfiResult<Arc<PieOp>>,
+) -> PieStatus {
+    ffi_call(out_err, || {
+        let out = arg_out(out_op, "out_op")?;
+        *out = Arc::into_raw(make()?) as *mut PieOp;
+        Ok(())
+    })
 }
 
 /// Borrows the operation behind a host handle, keeping it alive for the duration of the call.

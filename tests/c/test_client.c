@@ -41,7 +41,7 @@ static void test_options_and_connect_failures(void) {
   EXPECT(PIE_STATUS_INVALID_ARGUMENT, pie_connect_options_set_request_timeout_ms(o, 0, &err));
   EXPECT(PIE_STATUS_OK, pie_connect_options_set_max_launches_in_flight(o, 4, &err));
   EXPECT(PIE_STATUS_OK, pie_connect_options_set_instance_queue_limit_bytes(o, 1 << 20, &err));
-  EXPECT(PIE_STATUS_INVALID_ARGUMENT, pie_connect_options_set_instance_queue_limit_bytes(o, 0, &err));
+  EXPECT(PIE_STATUS_OK, pie_connect_options_set_instance_queue_limit_bytes(o, 0, &err)); /* unlimited */
   EXPECT(PIE_STATUS_OK, pie_connect_options_set_tcp_quickack(o, false, &err));
   const char pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
   EXPECT(PIE_STATUS_OK, pie_connect_options_add_root_cert_pem(o, (const uint8_t *)pem, strlen(pem), &err));
