@@ -2,10 +2,13 @@
  * libpie - C client library for the Pie programmable LLM serving system.
  *
  * OVERVIEW
- *   Connect with pie_client_connect, optionally authenticate, upload a program
+ *   Connect with pie_client_connect, then authenticate first (the server accepts nothing
+ *   else before: pie_client_authenticate, with a NULL key when the server has authentication
+ *   disabled, or pie_client_internal_authenticate). Upload a program
  *   (pie_client_upload_program) or use a registry inferlet, launch instances and receive
  *   their events. Every network call exists in a blocking form (bounded by the client's
- *   request timeout) and an `_async` form returning a PieOp.
+ *   request timeout) and an `_async` form returning a PieOp (pie_op_poll, pie_op_wait,
+ *   pie_op_set_callback, pie_op_cancel, pie_op_take_*).
  *
  * ERRORS
  *   Fallible functions return a PieStatus (PIE_STATUS_OK = 0; the numbers are stable). The
@@ -33,6 +36,10 @@
  *   threads, started by the first connect and stopped when the last client, instance and
  *   operation have been freed: after that call returns, no libpie thread is left. Each
  *   client that uses callbacks also has one callback thread ("pie-callbacks").
+ *   Blocking calls are refused with PIE_STATUS_BUSY on threads that run a tokio runtime
+ *   (libpie's own, e.g. inside an upload progress callback, or the host's): use the
+ *   `_async` forms there. Host callbacks must return normally (no longjmp or C++ exception
+ *   through libpie).
  *
  * EVENT DELIVERY (chosen per instance)
  *   1. Polling: pie_instance_recv(instance, timeout_ms, &event, &err) with 0 = do not wait,
