@@ -4,7 +4,7 @@
 //! `PIE_C_TEST_WRAPPER="valgrind --error-exitcode=99 ..."` runs every program under a wrapper;
 //! `PIE_C_TEST_ASAN=1` builds them with AddressSanitizer.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -158,7 +158,8 @@ fn run(name: &str) {
     run_with(name, |_| {});
 }
 
-/// Like [`run`]; `on_ready` runs (with the simulator) when the program prints a "READY" line.
+/// Like [`run`]; `on_ready` runs (with the simulator) when the program prints a "READY" line,
+/// after which the program's stdin receives "GO".
 fn run_with(name: &str, on_ready: impl FnOnce(&Simulator)) {
     let exe = build(name);
     let fx = fixture();
@@ -182,6 +183,7 @@ fn run_with(name: &str, on_ready: impl FnOnce(&Simulator)) {
         .env("PIE_TEST_USER", "carol")
         .env("PIE_TEST_KEY", fx.key_path())
         .env("PIE_TEST_PROGRAMS", fx.programs_dir())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd
@@ -209,6 +211,10 @@ fn run_with(name: &str, on_ready: impl FnOnce(&Simulator)) {
             if line == "READY" {
                 if let Some(f) = on_ready.take() {
                     f(&sim);
+                    if let Some(stdin) = child.stdin.as_mut() {
+                        let _ = stdin.write_all(b"GO\n");
+                        let _ = stdin.flush();
+                    }
                 }
             }
         }
@@ -278,6 +284,11 @@ fn c_misuse() {
 #[test]
 fn c_server_drops_connection() {
     run_with("test_disconnect", |sim| sim.kill_connections());
+}
+
+#[test]
+fn c_silent_server_times_out() {
+    run_with("test_timeout", |sim| sim.faults().set_silence(true));
 }
 
 #[test]

@@ -210,6 +210,11 @@ static void test_requests(void) {
   expect_text(inst, PIE_EVENT_KIND_COMPLETED, "got");
   pie_instance_free(inst);
 
+  /* A measurement for the report (not asserted): blocking ping round trips. */
+  double t0 = now_ms();
+  for (int i = 0; i < 200; i++) EXPECT(PIE_STATUS_OK, pie_client_ping(c, &err));
+  printf("blocking ping: %.1f us per round trip (200 pings)\n", (now_ms() - t0) * 1000.0 / 200);
+
   /* Close: idempotent; later calls fail with CLIENT_CLOSED. */
   EXPECT(PIE_STATUS_OK, pie_client_close(c, &err));
   EXPECT(PIE_STATUS_OK, pie_client_close(c, &err));
