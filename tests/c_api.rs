@@ -31,18 +31,18 @@ fn cdylib() -> PathBuf {
 
 /// Everything the C programs need, prepared once per test binary run.
 struct Fixture {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
 }
 
 impl Fixture {
     fn bin_dir(&self) -> PathBuf {
-        self.dir.path().join("bin")
+        self.dir.join("bin")
     }
     fn programs_dir(&self) -> PathBuf {
-        self.dir.path().join("programs")
+        self.dir.join("programs")
     }
     fn key_path(&self) -> PathBuf {
-        self.dir.path().join("id_ed25519")
+        self.dir.join("id_ed25519")
     }
 }
 
@@ -66,7 +66,25 @@ const PROGRAMS: &[(&str, &str)] = &[
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
+        // A fixed place in the target directory, rebuilt on every run: a static is never
+        // dropped, so a temporary directory would be left behind in /tmp each time.
+        let dir = cdylib()
+            .parent()
+            .expect("deps directory")
+            .join(format!("c-tests-{}", std::process::id()));
+        for stale in std::fs::read_dir(dir.parent().unwrap())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            // Left by earlier runs; a directory whose process still runs is in use.
+            let name = stale.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("c-tests-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(stale.path());
+                }
+            }
+        }
         let fx = Fixture { dir };
         std::fs::create_dir_all(fx.bin_dir()).unwrap();
         std::fs::create_dir_all(fx.programs_dir()).unwrap();
