@@ -220,6 +220,8 @@ pub(crate) struct InstanceShared {
     scheduled: AtomicBool,
     /// Poll mode: counted in the client's ready_count (the wake fd is readable).
     ready: AtomicBool,
+    /// The end of the stream was handed to the host (a recv status or the final callback).
+    end_reported: AtomicBool,
     // Last: the client outlives the core instance.
     client: Arc<ClientShared>,
 }
@@ -237,6 +239,7 @@ impl InstanceShared {
             freed: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             ready: AtomicBool::new(false),
+            end_reported: AtomicBool::new(false),
             client,
         });
         let weak = Arc::downgrade(&shared);
@@ -254,6 +257,11 @@ impl InstanceShared {
 
     /// Called on the reader task when an event is queued or the stream ends: cheap, no blocking.
     fn on_notify(self: &Arc<Self>) {
+        // Nothing can follow a reported end; a later notification (e.g. the connection closing
+        // after the terminal event) must not make the wake fd readable again.
+        if self.end_reported.load(Ordering::SeqCst) {
+            return;
+        }
         let poll = matches!(*lock(&self.mode), Mode::Poll);
         if poll {
             self.mark_ready();
@@ -315,6 +323,7 @@ impl InstanceShared {
                         Mode::Poll => return,
                     };
                     let status = Fail::from(e).status;
+                    self.end_reported.store(true, Ordering::SeqCst);
                     // SAFETY: as above; the final call carries no event.
                     unsafe { (cb.call)(cb.drop.user_data.get(), status, std::ptr::null()) };
                     cb.drop.run();
@@ -337,7 +346,10 @@ impl InstanceShared {
     fn after_recv(&self, r: &Result<InstanceEvent, Error>) {
         // After an event the host keeps calling recv until it gets something else, so the fd
         // only needs re-evaluating on a non-event result.
-        if r.is_err() {
+        if let Err(e) = r {
+            if e.kind() != ErrorKind::Timeout {
+                self.end_reported.store(true, Ordering::SeqCst);
+            }
             self.settle();
         }
     }
