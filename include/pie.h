@@ -2,10 +2,13 @@
  * libpie - C client library for the Pie programmable LLM serving system.
  *
  * OVERVIEW
- *   Connect with pie_client_connect, optionally authenticate, upload a program
+ *   Connect with pie_client_connect, then authenticate first (the server accepts nothing
+ *   else before: pie_client_authenticate, with a NULL key when the server has authentication
+ *   disabled, or pie_client_internal_authenticate). Upload a program
  *   (pie_client_upload_program) or use a registry inferlet, launch instances and receive
  *   their events. Every network call exists in a blocking form (bounded by the client's
- *   request timeout) and an `_async` form returning a PieOp.
+ *   request timeout) and an `_async` form returning a PieOp (pie_op_poll, pie_op_wait,
+ *   pie_op_set_callback, pie_op_cancel, pie_op_take_*).
  *
  * ERRORS
  *   Fallible functions return a PieStatus (PIE_STATUS_OK = 0; the numbers are stable). The
@@ -33,6 +36,10 @@
  *   threads, started by the first connect and stopped when the last client, instance and
  *   operation have been freed: after that call returns, no libpie thread is left. Each
  *   client that uses callbacks also has one callback thread ("pie-callbacks").
+ *   Blocking calls are refused with PIE_STATUS_BUSY on threads that run a tokio runtime
+ *   (libpie's own, e.g. inside an upload progress callback, or the host's): use the
+ *   `_async` forms there. Host callbacks must return normally (no longjmp or C++ exception
+ *   through libpie).
  *
  * EVENT DELIVERY (chosen per instance)
  *   1. Polling: pie_instance_recv(instance, timeout_ms, &event, &err) with 0 = do not wait,
@@ -408,9 +415,9 @@ enum PieStatus pie_connect_options_set_max_launches_in_flight(struct PieConnectO
                                                               struct PieError **out_err);
 
 /*
- Sets the per-instance bound on queued event payload bytes (default 64 MiB). When it is
- reached, non-terminal events are discarded and an PIE_EVENT_KIND_OVERFLOW event tells how
- many. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (0).
+ Sets the per-instance bound on queued event payload bytes (default 64 MiB; 0 = unlimited).
+ When it is reached, non-terminal events are discarded and a PIE_EVENT_KIND_OVERFLOW event
+ tells how many. Errors: PIE_STATUS_NULL_POINTER.
  */
 enum PieStatus pie_connect_options_set_instance_queue_limit_bytes(struct PieConnectOptions *options,
                                                                   uint64_t limit_bytes,
@@ -603,11 +610,13 @@ enum PieStatus pie_client_program_exists_async(const struct PieClient *client,
 /*
  Uploads a program (a WebAssembly component, `len` bytes, copied) and writes its hash, 64 hex
  digits and a NUL, into `out_hash` (at least PIE_HASH_BUFFER_SIZE bytes). `progress` (may be
- NULL) is called as progress(user_data, bytes_sent, bytes_total) on a libpie runtime thread;
- it must return quickly and must not make blocking libpie calls (they fail with
- PIE_STATUS_BUSY). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_SERVER (refused, e.g. not a
- component; the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED,
- PIE_STATUS_CLIENT_CLOSED.
+ NULL) is called as progress(user_data, bytes_sent, bytes_total) each time a 256 KiB chunk has
+ been handed to the socket, on a libpie runtime thread; it must return quickly and must not
+ make blocking libpie calls (they fail with PIE_STATUS_BUSY). It is never called after the
+ upload has finished; the last chunks may go unreported when the server's reply comes first.
+ Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (not a WebAssembly component:
+ refused before sending, as the server would drop the connection), PIE_STATUS_SERVER (refused;
+ the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
  */
 enum PieStatus pie_client_upload_program(const struct PieClient *client,
                                          const uint8_t *data,

@@ -229,7 +229,7 @@ where
             // A hung session (Q1) never goes through teardown: its instances stay attached.
             Item::ClientClosed if !self.hung => Some(End::ClientClose),
             Item::ReadEnded if !self.hung => Some(End::Gone),
-            _ if self.hung || Faults::on(&self.shared.faults.silence) => None,
+            _ if self.hung || self.shared.silenced() => None,
             Item::Request(req, _permit) => self.handle_request(req).await,
             Item::Frames(frames, _permit) => {
                 for f in frames {
@@ -256,14 +256,16 @@ where
         if self.write_broken || self.drop_now || self.client_closed.load(Ordering::Relaxed) {
             return;
         }
-        if self.sink.feed(msg).await.is_err() {
+        // One socket write per frame, like the real server: with Nagle on, a small frame
+        // written right behind another waits for the client's ACK (the delayed-ACK stall of
+        // §16), which clients and benchmarks must be able to observe.
+        if self.sink.send(msg).await.is_err() {
             self.write_broken = true;
             return;
         }
         self.frames_sent += 1;
         let limit = self.shared.faults.drop_after_frames.load(Ordering::Relaxed);
         if limit > 0 && self.frames_sent >= limit {
-            let _ = self.sink.flush().await;
             self.drop_now = true;
         }
     }
@@ -378,10 +380,11 @@ where
             } => match Uuid::parse_str(&instance_id) {
                 Err(_) => self.respond(corr_id, false, "Malformed instance ID").await,
                 Ok(id) => {
-                    // Always succeeds (Q13). The attached connection's Aborted event goes
-                    // through its queue, so here it follows this response.
-                    self.respond(corr_id, true, "Instance terminated").await;
+                    // Always succeeds (Q13). The instance is gone before the reply leaves; the
+                    // attached connection's Aborted event goes through its queue, so on this
+                    // connection it follows this response.
                     self.shared.instances.terminate(id);
+                    self.respond(corr_id, true, "Instance terminated").await;
                 }
             },
             SignalInstance {

@@ -57,9 +57,22 @@ pub struct DebugCounts {
 
 /// A connection to a Pie server. Cheap to clone (all clones share the connection);
 /// `Send + Sync`; any number of requests may be in flight at once.
+///
+/// `connect` must run on a tokio runtime: the connection's reader and writer tasks are spawned
+/// on it. The connection stays open until `close()`, until the server ends it, or until the
+/// last `Client` clone and the last attached `Instance` are dropped (then it is closed without
+/// waiting).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
 }
 
 struct ClientInner {
@@ -217,17 +230,18 @@ impl Client {
         self.check_open()?;
         let shared = self.shared();
         let (id, rx) = shared.pending.register(expect)?;
-        let _guard = PendingGuard {
-            map: &shared.pending,
-            id,
-        };
+        let mut guard = PendingGuard::new(&shared.pending, id);
         let frame = wire::encode_client(&make(id));
         let exchange = async {
             shared.send_frame(frame, None).await?;
-            rx.await.map_err(|_| shared.end_error())?
+            Ok::<_, Error>(rx.await)
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Ok(r) => r,
+            Ok(Ok(reply)) => {
+                guard.disarm();
+                reply.map_err(|_| shared.end_error())?
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
                 format!("{what}: no reply within {timeout:?}"),

@@ -141,15 +141,33 @@ impl PendingMap {
 }
 
 /// Removes a pending entry when the waiting call ends early (timeout, error, or its future is
-/// dropped), so nothing is left behind.
+/// dropped), so nothing is left behind. Disarmed once the reply channel resolved (the reader or
+/// `close_all` already took the entry), which saves a lock per request.
 pub(crate) struct PendingGuard<'a> {
-    pub(crate) map: &'a PendingMap,
-    pub(crate) id: u32,
+    map: &'a PendingMap,
+    id: u32,
+    armed: bool,
+}
+
+impl<'a> PendingGuard<'a> {
+    pub(crate) fn new(map: &'a PendingMap, id: u32) -> PendingGuard<'a> {
+        PendingGuard {
+            map,
+            id,
+            armed: true,
+        }
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
+    }
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.map.remove(self.id);
+        if self.armed {
+            self.map.remove(self.id);
+        }
     }
 }
 

@@ -90,7 +90,7 @@ int main(void) {
   EXPECT(PIE_STATUS_OK, pie_client_close(c, &err));
   CHECK(readable(fd, 5000));
   CHECK(drain(y, &last) == 0 && last == PIE_STATUS_CLIENT_CLOSED);
-  drain(x, &last); /* a host drains every instance it owns */
+  /* x had already reported its end: the close does not wake the fd for it again. */
   CHECK(!readable(fd, 0));
   for (int i = 0; i < 500 && atomic_load(&cb_drops) < 1; i++) sleep_ms(10);
   CHECK(atomic_load(&cb_drops) == 1);
