@@ -84,7 +84,10 @@ async fn upload_memory_stays_at_a_few_chunks() {
     assert_eq!(hash, pie::hash_blob(&program));
     assert_eq!(calls.load(Ordering::Relaxed), 128);
     let extra = PEAK.load(Ordering::Relaxed) - base;
-    println!("peak extra memory during a 32 MiB upload: {} KiB", extra / 1024);
+    println!(
+        "peak extra memory during a 32 MiB upload: {} KiB",
+        extra / 1024
+    );
     // Client and fake server together; a queued upload would need > 32 MiB.
     assert!(extra < 6 << 20, "peak extra {extra} bytes");
 }
@@ -96,7 +99,9 @@ async fn memory_is_flat_over_sequential_instances() {
     let c = Client::connect(&sim.url()).await.unwrap();
     c.authenticate("alice", None).await.unwrap();
     let h = c
-        .upload_program(&pie_sim::script_program("stdout $1\nmessage m\ncomplete $1"))
+        .upload_program(&pie_sim::script_program(
+            "stdout $1\nmessage m\ncomplete $1",
+        ))
         .await
         .unwrap();
     let run = |n: usize| {
