@@ -3,7 +3,7 @@
  *   upload URL PROGRAM_FILE [ARG...]
  *
  * PROGRAM_FILE is a WebAssembly component, e.g. one made by the simulator:
- *   pie-sim make-program 'stdout hello $1\ncomplete done' > hello.wasm
+ *   pie-sim make-program 'stdout hello $1\n' 'complete done' > hello.wasm
  * The program is hashed locally (pie_hash_blob), uploaded only if the server does not have it
  * yet (with a progress callback), then launched by hash with the remaining arguments; its
  * output is printed until it ends. Exits 0 if the program completed.
