@@ -119,9 +119,11 @@ fn quickstart_authenticates_with_a_key_and_reports_failures() {
         .arg(&key);
     run_ok(&mut keygen, LIMIT, "ssh-keygen");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let mut cfg = SimConfig::default();
-    cfg.auth_enabled = true;
-    cfg.users = vec![("alice".into(), vec![public.trim().to_string()])];
+    let cfg = SimConfig {
+        auth_enabled: true,
+        users: vec![("alice".into(), vec![public.trim().to_string()])],
+        ..SimConfig::default()
+    };
     let sim = Simulator::start(cfg).expect("auth simulator starts");
 
     let mut ok = Command::new(&exe);
