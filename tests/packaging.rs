@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use pie_sim::{SimConfig, Simulator};
-use ship_support::{completion, profile_dir, require_tool, root, run_ok, run_with_limit};
+use ship_support::{completion, lib_dir_in, require_tool, root, run_ok, run_with_limit};
 
 const LIMIT: Duration = Duration::from_secs(300);
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -41,12 +41,14 @@ fn install() -> &'static Install {
         require_tool("make");
         let dir = tempfile::tempdir().expect("temp dir");
         let inst = Install { dir };
+        // The libraries of this test run, by the names `make install` expects.
+        let lib = lib_dir_in(&inst.work("built"));
         let mut make = Command::new("make");
         make.arg("-C")
             .arg(root())
             .arg("install")
             .arg(format!("PREFIX={}", inst.prefix().display()))
-            .arg(format!("PIE_LIB_DIR={}", profile_dir().display()));
+            .arg(format!("PIE_LIB_DIR={}", lib.display()));
         run_ok(&mut make, LIMIT, "make install");
         inst
     })

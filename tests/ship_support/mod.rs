@@ -21,13 +21,25 @@ pub fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// A library cargo built for this test run: target/<profile>/deps/NAME, next to the test
+/// executable; cargo copies it up to target/<profile>/ only for `cargo build`, so that copy may
+/// be stale.
+pub fn built_lib(name: &str) -> PathBuf {
+    let here = profile_dir().join("deps").join(name);
+    if here.exists() {
+        here
+    } else {
+        profile_dir().join(name)
+    }
+}
+
 /// A directory with the libraries cargo built for this test run under the names a linker and
 /// the dynamic loader look for: libpie.so (link time), libpie.so.0 (the SONAME), libpie.a.
 /// Symlinks, so nothing is copied and the target directory is left alone.
 pub fn lib_dir_in(dir: &Path) -> PathBuf {
     let lib = dir.join("lib");
     std::fs::create_dir_all(&lib).expect("create lib dir");
-    let so = profile_dir().join("libpie.so");
+    let so = built_lib("libpie.so");
     assert!(
         so.exists(),
         "{} not found: cargo builds the cdylib for the tests",
@@ -35,7 +47,7 @@ pub fn lib_dir_in(dir: &Path) -> PathBuf {
     );
     std::os::unix::fs::symlink(&so, lib.join("libpie.so.0")).expect("symlink libpie.so.0");
     std::os::unix::fs::symlink("libpie.so.0", lib.join("libpie.so")).expect("symlink libpie.so");
-    let a = profile_dir().join("libpie.a");
+    let a = built_lib("libpie.a");
     if a.exists() {
         std::os::unix::fs::symlink(&a, lib.join("libpie.a")).expect("symlink libpie.a");
     }
