@@ -71,11 +71,17 @@ stage_go() {
     echo "go is not installed (scripts/install-deps.sh installs golang-go)"
     return 1
   fi
-  [ -f "$LIB_DIR/libpie.so" ] && [ -x "$LIB_DIR/pie-sim" ] || cargo build -p pie --lib -p pie-sim --bin pie-sim || return 1
+  # A no-op after the build stage; makes sure target/debug/libpie.so is current otherwise.
+  cargo build -p pie --lib -p pie-sim --bin pie-sim || return 1
   ln -sf libpie.so "$LIB_DIR/libpie.so.0"
   (
-    cd bindings/go &&
-      CGO_ENABLED=1 CGO_CFLAGS="-I$ROOT/include" \
+    cd bindings/go || exit 1
+    unformatted="$(gofmt -l .)"
+    if [ -n "$unformatted" ]; then
+      echo "gofmt would change: $unformatted"
+      exit 1
+    fi
+    CGO_ENABLED=1 CGO_CFLAGS="-I$ROOT/include" \
         CGO_LDFLAGS="-L$LIB_DIR -Wl,-rpath,$LIB_DIR" \
         PIE_SIM="$LIB_DIR/pie-sim" GOPROXY=off GOTOOLCHAIN=local GOFLAGS=-mod=mod \
         go vet ./... &&
