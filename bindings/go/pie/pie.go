@@ -112,8 +112,7 @@ var ErrHandleClosed = errors.New("pie: handle already closed")
 // check turns a status and its error object (freed here) into a Go error.
 func check(st C.enum_PieStatus, cerr *C.struct_PieError) error {
 	if st == C.PIE_STATUS_OK {
-		C.pie_error_free(cerr)
-		return nil
+		return nil // libpie writes *out_err only on failure
 	}
 	msg := ""
 	if cerr != nil {
