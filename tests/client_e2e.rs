@@ -452,3 +452,35 @@ async fn connect_failures() {
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert!(t.elapsed() < Duration::from_secs(2));
 }
+
+/// The handles and every call's future can move between threads (tokio::spawn, FFI runtime).
+#[allow(dead_code)]
+fn handles_and_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    fn check(c: Client, i: pie::Instance, p: &'static pie::ProgressFn) {
+        send_sync(&c);
+        send_sync(&i);
+        send(c.close());
+        send(c.closed());
+        send(c.authenticate("u", None));
+        send(c.internal_authenticate("t"));
+        send(c.query("s", "r"));
+        send(c.program_exists("h"));
+        send(c.upload_program(b""));
+        send(c.upload_program_with_progress(b"", Some(p)));
+        send(c.launch_instance("h", vec![], false));
+        send(c.launch_instance_from_registry("n", vec![], false));
+        send(c.attach_instance("i"));
+        send(c.list_instances());
+        send(c.terminate_instance("i"));
+        send(c.ping());
+        send(i.send("m"));
+        send(i.upload_blob(b""));
+        send(i.upload_blob_with_progress(b"", Some(p)));
+        send(i.recv());
+        send(Client::connect("ws://x"));
+        send(Client::connect_with("ws://x", ClientConfig::default()));
+    }
+    let _ = check;
+}

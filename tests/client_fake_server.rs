@@ -269,3 +269,77 @@ async fn notify_hook_fires_per_event_and_at_stream_end() {
     assert_eq!(hits2.load(Ordering::SeqCst), 1);
     assert_eq!(kind(inst2.try_recv()), ErrorKind::ClientClosed);
 }
+
+/// A server that answers launches after `delay`, and reports how many launch requests had
+/// arrived (read off the socket) at the moment each reply was sent.
+async fn slow_launch_server(
+    delay: Duration,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<usize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (report_tx, report_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let (mut sink, mut stream) = ws.split();
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let (req_tx, mut req_rx) = tokio::sync::mpsc::unbounded_channel();
+        let a2 = arrived.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(Message::Binary(data))) = stream.next().await {
+                if let Ok(ClientMessage::LaunchInstance { corr_id, .. }) = decode_client(&data) {
+                    a2.fetch_add(1, Ordering::SeqCst);
+                    let _ = req_tx.send(corr_id);
+                }
+            }
+        });
+        let mut n = 0u32;
+        while let Some(corr_id) = req_rx.recv().await {
+            tokio::time::sleep(delay).await;
+            n += 1;
+            let _ = report_tx.send(arrived.load(Ordering::SeqCst));
+            let reply = encode_server(&ServerMessage::InstanceLaunchResult {
+                corr_id,
+                successful: true,
+                message: format!("00000000-0000-0000-0000-{n:012}"),
+            });
+            if sink.send(Message::Binary(reply)).await.is_err() {
+                return;
+            }
+        }
+    });
+    (format!("ws://{addr}"), report_rx)
+}
+
+#[tokio::test]
+async fn launches_in_flight_are_limited() {
+    for (limit, expect_max) in [(1usize, 1usize), (2, 2), (0, 5)] {
+        let (url, mut reports) = slow_launch_server(Duration::from_millis(30)).await;
+        let config = pie::ClientConfig {
+            max_launches_in_flight: limit,
+            ..pie::ClientConfig::default()
+        };
+        let c = Client::connect_with(&url, config).await.unwrap();
+        let launches: Vec<_> = (0..5)
+            .map(|_| c.launch_instance("h", vec![], false))
+            .collect();
+        let instances = futures_util::future::join_all(launches).await;
+        let mut ids: Vec<String> = instances
+            .into_iter()
+            .map(|r| r.unwrap().id().to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 5);
+        // At reply k (1-based), how many launches had the server received? With a limit of
+        // L, at most k - 1 + L.
+        let mut max_outstanding = 0;
+        for k in 1..=5usize {
+            let arrived = reports.recv().await.unwrap();
+            max_outstanding = max_outstanding.max(arrived - (k - 1));
+        }
+        assert_eq!(max_outstanding, expect_max, "limit {limit}");
+    }
+}

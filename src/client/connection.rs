@@ -9,6 +9,14 @@
 //!   by the reader itself when it processes a successful launch/attach result, before it reads
 //!   the next frame, so no event of a new instance can be missed (PROTOCOL.md §13).
 //!
+//! Blob downloads (§7.7) are reassembled per (instance, hash): chunk 0 starts (or restarts) a
+//! blob, every further chunk must carry the next index and the same `total_chunks`, and the
+//! blake3 hash is checked on the last chunk. On any inconsistency or a hash mismatch the
+//! partial blob is dropped and nothing is delivered for it (counted in `debug_counts`). Memory
+//! grows with the chunks actually received, never with the announced total; a blob that would
+//! not fit the instance's queue limit is abandoned while being collected and reported through
+//! an `Overflow` marker, like any other dropped event.
+//!
 //! When the connection ends (server Close, EOF, error, or `close()`/drop of the client), the
 //! reader fails every pending call and ends every queue with one reason, then publishes it.
 
