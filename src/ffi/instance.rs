@@ -242,16 +242,14 @@ impl InstanceShared {
             end_reported: AtomicBool::new(false),
             client,
         });
+        // The core calls a newly installed hook once at once if events are already queued or
+        // the stream already ended, so nothing that arrived before this point is missed.
         let weak = Arc::downgrade(&shared);
         shared.core.set_notify(Some(Arc::new(move || {
             if let Some(inst) = weak.upgrade() {
                 inst.on_notify();
             }
         })));
-        // Events that arrived before the hook was installed.
-        if shared.core.pending_events() > 0 {
-            shared.on_notify();
-        }
         shared
     }
 
