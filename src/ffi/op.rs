@@ -406,7 +406,8 @@ pub unsafe extern "C" fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieSt
 }
 
 /// Registers `callback(user_data, op, status)`, called once when the operation finishes (at once,
-/// if it already has), on the client's callback thread; `op` is the same handle the host holds,
+/// if it already has), on the client's callback thread (for pie_client_connect_async: the thread
+/// that becomes the new client's callback thread); `op` is the same handle the host holds,
 /// valid during the call even if the host frees it there. Then `drop(user_data)` runs once (also
 /// when the callback is replaced or the op is freed without it ever being called). The callback
 /// may call any libpie function, including pie_op_take_* and pie_op_free on this op.
