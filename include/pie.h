@@ -466,8 +466,8 @@ enum PieStatus pie_client_connect_async(const char *url,
                                         struct PieError **out_err);
 
 /*
- Closes the connection: sends a WebSocket close and waits (at most the request timeout) for
- the server. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
+ Closes the connection: sends a WebSocket close and waits (about 1 s at most) for the
+ server's. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
  event stream ends (pie_instance_recv returns PIE_STATUS_CLIENT_CLOSED after queued events;
  event callbacks get their final call with PIE_STATUS_CLIENT_CLOSED); the connection callback
  is called with PIE_STATUS_CLIENT_CLOSED. The handle stays valid (calls on it fail with
@@ -1008,11 +1008,12 @@ void pie_key_free(struct PieKey *key);
 enum PieStatus pie_op_poll(const struct PieOp *op);
 
 /*
- Waits until the operation finishes or `timeout_ms` elapses (-1 waits forever, 0 does not
- wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
+ Waits until the operation finishes or `timeout_ms` elapses (-1, or any negative value, waits
+ forever; 0 does not wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
  Must not be called from an upload progress callback (PIE_STATUS_BUSY).
  */
-enum PieStatus pie_op_wait(const struct PieOp *op, int32_t timeout_ms);
+enum PieStatus pie_op_wait(const struct PieOp *op,
+                           int32_t timeout_ms);
 
 /*
  Registers `callback(user_data, op, status)`, called once when the operation finishes (at once,

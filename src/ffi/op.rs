@@ -389,8 +389,8 @@ pub unsafe extern "C" fn pie_op_poll(op: *const PieOp) -> PieStatus {
     ffi_value(PieStatus::NullPointer, || Ok(op_arg(op)?.status()))
 }
 
-/// Waits until the operation finishes or `timeout_ms` elapses (-1 waits forever, 0 does not
-/// wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
+/// Waits until the operation finishes or `timeout_ms` elapses (-1, or any negative value, waits
+/// forever; 0 does not wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
 /// Must not be called from an upload progress callback (PIE_STATUS_BUSY).
 #[no_mangle]
 pub unsafe extern "C" fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieStatus {
