@@ -121,12 +121,15 @@ fn fixture() -> &'static Fixture {
         flood.push_str("complete flooded");
         std::fs::write(fx.programs_dir().join("flood.wasm"), script_program(&flood)).unwrap();
 
-        let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "c-test", "-f"])
-            .arg(fx.key_path())
-            .status()
-            .expect("ssh-keygen runs");
-        assert!(status.success(), "ssh-keygen failed");
+        // An OpenSSH Ed25519 key pair from a fixed seed (no ssh-keygen needed on CI).
+        let key =
+            ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[7u8; 32]));
+        let private = key
+            .to_openssh(ssh_key::LineEnding::LF)
+            .expect("encode private key");
+        std::fs::write(fx.key_path(), private.as_bytes()).unwrap();
+        let public = key.public_key().to_openssh().expect("encode public key");
+        std::fs::write(fx.key_path().with_extension("pub"), public).unwrap();
         fx
     })
 }
