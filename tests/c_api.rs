@@ -128,6 +128,12 @@ fn fixture() -> &'static Fixture {
             .to_openssh(ssh_key::LineEnding::LF)
             .expect("encode private key");
         std::fs::write(fx.key_path(), private.as_bytes()).unwrap();
+        let encrypted = key
+            .encrypt(&mut rand::thread_rng(), "secret")
+            .expect("encrypt key")
+            .to_openssh(ssh_key::LineEnding::LF)
+            .expect("encode encrypted key");
+        std::fs::write(fx.dir.join("id_ed25519_enc"), encrypted.as_bytes()).unwrap();
         let public = key.public_key().to_openssh().expect("encode public key");
         std::fs::write(fx.key_path().with_extension("pub"), public).unwrap();
         fx
@@ -203,6 +209,7 @@ fn run_with(name: &str, on_ready: impl FnOnce(&Simulator)) {
         .env("PIE_TEST_TOKEN", sim.internal_token())
         .env("PIE_TEST_USER", "carol")
         .env("PIE_TEST_KEY", fx.key_path())
+        .env("PIE_TEST_KEY_ENCRYPTED", fx.dir.join("id_ed25519_enc"))
         .env("PIE_TEST_PROGRAMS", fx.programs_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -257,7 +257,19 @@ static void test_keys_and_auth(void) {
   PieKey *key2 = NULL;
   EXPECT(PIE_STATUS_OK, pie_key_load_memory((const uint8_t *)buf, n, NULL, &key2, &err));
 
+  /* The same key, encrypted with the passphrase "secret". */
+  const char *enc = env_or_die("PIE_TEST_KEY_ENCRYPTED");
+  PieKey *key3 = NULL;
+  EXPECT(PIE_STATUS_KEY, pie_key_load_file(enc, NULL, &key3, &err));
+  EXPECT(PIE_STATUS_KEY, pie_key_load_file(enc, "wrong", &key3, &err));
+  CHECK(key3 == NULL);
+  EXPECT(PIE_STATUS_OK, pie_key_load_file(enc, "secret", &key3, &err));
+
   PieClient *c = NULL;
+  EXPECT(PIE_STATUS_OK, pie_client_connect(env_or_die("PIE_TEST_AUTH_URL"), NULL, &c, &err));
+  EXPECT(PIE_STATUS_OK, pie_client_authenticate(c, env_or_die("PIE_TEST_USER"), key3, &err));
+  pie_key_free(key3);
+  pie_client_free(c);
   EXPECT(PIE_STATUS_OK, pie_client_connect(env_or_die("PIE_TEST_AUTH_URL"), NULL, &c, &err));
   EXPECT(PIE_STATUS_AUTH, pie_client_authenticate(c, "mallory", key, &err));
   pie_client_free(c);
