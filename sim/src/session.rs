@@ -380,10 +380,11 @@ where
             } => match Uuid::parse_str(&instance_id) {
                 Err(_) => self.respond(corr_id, false, "Malformed instance ID").await,
                 Ok(id) => {
-                    // Always succeeds (Q13). The attached connection's Aborted event goes
-                    // through its queue, so here it follows this response.
-                    self.respond(corr_id, true, "Instance terminated").await;
+                    // Always succeeds (Q13). The instance is gone before the reply leaves; the
+                    // attached connection's Aborted event goes through its queue, so on this
+                    // connection it follows this response.
                     self.shared.instances.terminate(id);
+                    self.respond(corr_id, true, "Instance terminated").await;
                 }
             },
             SignalInstance {
