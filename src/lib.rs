@@ -6,7 +6,9 @@
 //! `include/pie.h`).
 
 pub mod error;
+pub mod keys;
 pub mod wire;
 
 pub use error::{Error, ErrorKind, Result};
+pub use keys::{KeyAlgorithm, PrivateKey};
 pub use wire::hash_blob;

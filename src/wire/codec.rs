@@ -35,6 +35,7 @@ fn decode<'a, T: serde::Deserialize<'a>>(frame: &'a [u8]) -> Result<T, DecodeErr
     }
     // Only a map (named form) or an array (compact form) can be a message. Checking the first
     // byte up front also keeps scalars from reaching serde's buffering.
+    // `scan` then bounds nesting depth and value count before serde buffers anything.
     let first = frame[0];
     let is_map = matches!(first, 0x80..=0x8f | 0xde | 0xdf);
     let is_array = matches!(first, 0x90..=0x9f | 0xdc | 0xdd);
@@ -43,7 +44,108 @@ fn decode<'a, T: serde::Deserialize<'a>>(frame: &'a [u8]) -> Result<T, DecodeErr
             "expected a MessagePack map or array, first byte 0x{first:02x}"
         )));
     }
-    rmp_serde::from_slice(frame).map_err(|e| DecodeError(e.to_string()))
+    scan(frame)?;
+    let mut de = rmp_serde::Deserializer::from_read_ref(frame);
+    // Belt and braces with `scan`: rmp-serde fails when its counter reaches zero, hence +1.
+    de.set_max_depth(MAX_NESTING + 1);
+    T::deserialize(&mut de).map_err(|e| DecodeError(e.to_string()))
+}
+
+/// Deepest nesting of maps/arrays accepted. The protocol needs 4 (`live_instances` → array →
+/// `InstanceInfo` → `arguments`). The real server only has rmp-serde's limit of 1024, but serde
+/// recurses once per level while buffering an internally tagged message, so ~1000 levels
+/// overflow a 2 MiB thread stack in debug builds; frames nested deeper than this are rejected.
+pub(crate) const MAX_NESTING: usize = 16;
+
+/// Most MessagePack values accepted in one frame. serde buffers every value of an internally
+/// tagged message (about 32 bytes each) before decoding, so a frame of 16 million one-byte
+/// integers would cost 512 MiB. The largest legitimate frame, a 256 KiB chunk sent as an array
+/// of integers (§2.4), has 262144 values; this leaves four times that.
+pub(crate) const MAX_VALUES: usize = 1 << 20;
+
+/// Walk the structure of the first MessagePack object in `frame` without recursion or
+/// allocation proportional to declared lengths, enforcing `MAX_NESTING` and `MAX_VALUES` and
+/// checking that declared lengths fit in the frame. Only then does serde see the frame.
+fn scan(frame: &[u8]) -> Result<(), DecodeError> {
+    let truncated = || DecodeError("truncated MessagePack data".into());
+    // Items still expected in each open container (a map's count is doubled: keys + values).
+    let mut open: Vec<u64> = Vec::with_capacity(MAX_NESTING);
+    let mut pos = 0usize;
+    let mut values = 0usize;
+    loop {
+        let marker = *frame.get(pos).ok_or_else(truncated)?;
+        values += 1;
+        if values > MAX_VALUES {
+            return Err(DecodeError(format!(
+                "more than {MAX_VALUES} MessagePack values in one frame"
+            )));
+        }
+        let be = |n: usize| -> Result<u64, DecodeError> {
+            let bytes = frame.get(pos + 1..pos + 1 + n).ok_or_else(truncated)?;
+            Ok(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+        };
+        // (bytes of this value excluding children, number of child items)
+        let (size, children): (u64, u64) = match marker {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (1, 0),
+            0x80..=0x8f => (1, 2 * u64::from(marker & 0x0f)),
+            0x90..=0x9f => (1, u64::from(marker & 0x0f)),
+            0xa0..=0xbf => (1 + u64::from(marker & 0x1f), 0),
+            0xc1 => return Err(DecodeError("invalid MessagePack marker 0xc1".into())),
+            0xc4 | 0xd9 => (2 + be(1)?, 0),
+            0xc5 | 0xda => (3 + be(2)?, 0),
+            0xc6 | 0xdb => (5 + be(4)?, 0),
+            0xc7 => (3 + be(1)?, 0),
+            0xc8 => (4 + be(2)?, 0),
+            0xc9 => (6 + be(4)?, 0),
+            0xca => (5, 0),
+            0xcb => (9, 0),
+            0xcc | 0xd0 => (2, 0),
+            0xcd | 0xd1 => (3, 0),
+            0xce | 0xd2 => (5, 0),
+            0xcf | 0xd3 => (9, 0),
+            0xd4 => (3, 0),
+            0xd5 => (4, 0),
+            0xd6 => (6, 0),
+            0xd7 => (10, 0),
+            0xd8 => (18, 0),
+            0xdc => (3, be(2)?),
+            0xdd => (5, be(4)?),
+            0xde => (3, 2 * be(2)?),
+            0xdf => (5, 2 * be(4)?),
+        };
+        let remaining = (frame.len() - pos) as u64;
+        if size > remaining {
+            return Err(truncated());
+        }
+        pos += size as usize;
+        if children > 0 {
+            // Every child takes at least one byte: a count beyond the frame is a lie.
+            if children > (frame.len() - pos) as u64 {
+                return Err(truncated());
+            }
+            if open.len() == MAX_NESTING {
+                return Err(DecodeError(format!(
+                    "MessagePack nesting deeper than {MAX_NESTING} levels"
+                )));
+            }
+            open.push(children);
+            continue;
+        }
+        // A complete value: it fills one slot of its container; a container whose last slot
+        // is filled is itself complete and fills a slot of its parent.
+        loop {
+            match open.last_mut() {
+                None => return Ok(()),
+                Some(left) => {
+                    *left -= 1;
+                    if *left > 0 {
+                        break;
+                    }
+                    open.pop();
+                }
+            }
+        }
+    }
 }
 
 /// Encode a client → server message in canonical form.
