@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing libpie needs on a fresh Debian machine. Safe to re-run:
+# it only installs what is missing. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# Debian packages: C toolchains for the C/C++ tests and examples, valgrind, CMake and
+# pkg-config for the packaging tests, Go for the Go binding, ssh-keygen/openssl for key tests,
+# python3 for the protocol conformance suite.
+apt_packages=(build-essential clang valgrind cmake pkg-config golang-go openssh-client openssl python3)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo (Rust) is required: install it from your distribution or rustup" >&2
+  exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+echo "dependencies ready"
