@@ -609,7 +609,9 @@ pub unsafe extern "C" fn pie_instance_recv_async(
 /// pie_instance_set_callback or the instance is freed. Events already queued are delivered too.
 /// A callback may call any libpie function, including pie_instance_free on this instance or
 /// pie_client_free on its client (both deferred until the callback returns). pie_instance_recv
-/// then returns PIE_STATUS_BUSY until the stream has ended. Errors: PIE_STATUS_NULL_POINTER
+/// then returns PIE_STATUS_BUSY until the stream has ended (finish or cancel pending
+/// pie_instance_recv_async operations first: an event they take is not passed to the callback).
+/// Errors: PIE_STATUS_NULL_POINTER
 /// (`instance`, `callback`), PIE_STATUS_DETACHED, PIE_STATUS_IO.
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_set_callback(
