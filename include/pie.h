@@ -731,8 +731,9 @@ enum PieStatus pie_client_list_instances_async(const struct PieClient *client,
 
 /*
  Asks the server to terminate the instance `id` (its attached client then gets an ABORTED
- event). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (no such
- instance), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+ event). The server reports success for any well-formed UUID, whether or not such an instance
+ exists. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (`id` is
+ not a UUID), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
  */
 enum PieStatus pie_client_terminate_instance(const struct PieClient *client,
                                              const char *id,
