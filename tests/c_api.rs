@@ -277,6 +277,8 @@ fn run_with(name: &str, on_ready: impl FnOnce(&Simulator)) {
         .parse()
         .unwrap();
     assert!(checks > 10, "{name} ran only {checks} checks");
+    // Visible with --nocapture: the programs' own lines (summary, measurements).
+    print!("{stdout}");
 }
 
 #[test]
