@@ -1,8 +1,9 @@
 /* Every _async form, driven by pie_op_poll, pie_op_wait and pie_op_set_callback, plus
  * cancellation and freeing pending operations. */
-#include <stdatomic.h>
 
 #include "pie_test.h"
+
+#include <stdatomic.h>
 
 /* Waits for `op` and checks its final status. */
 static void finish(PieOp *op, PieStatus want) {
