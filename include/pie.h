@@ -466,8 +466,8 @@ enum PieStatus pie_client_connect_async(const char *url,
                                         struct PieError **out_err);
 
 /*
- Closes the connection: sends a WebSocket close and waits (at most the request timeout) for
- the server. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
+ Closes the connection: sends a WebSocket close and waits (about 1 s at most) for the
+ server's. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
  event stream ends (pie_instance_recv returns PIE_STATUS_CLIENT_CLOSED after queued events;
  event callbacks get their final call with PIE_STATUS_CLIENT_CLOSED); the connection callback
  is called with PIE_STATUS_CLIENT_CLOSED. The handle stays valid (calls on it fail with
@@ -731,8 +731,9 @@ enum PieStatus pie_client_list_instances_async(const struct PieClient *client,
 
 /*
  Asks the server to terminate the instance `id` (its attached client then gets an ABORTED
- event). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (no such
- instance), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+ event). The server reports success for any well-formed UUID, whether or not such an instance
+ exists. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (`id` is
+ not a UUID), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
  */
 enum PieStatus pie_client_terminate_instance(const struct PieClient *client,
                                              const char *id,
@@ -890,7 +891,9 @@ enum PieStatus pie_instance_recv_async(const struct PieInstance *instance,
  pie_instance_set_callback or the instance is freed. Events already queued are delivered too.
  A callback may call any libpie function, including pie_instance_free on this instance or
  pie_client_free on its client (both deferred until the callback returns). pie_instance_recv
- then returns PIE_STATUS_BUSY until the stream has ended. Errors: PIE_STATUS_NULL_POINTER
+ then returns PIE_STATUS_BUSY until the stream has ended (finish or cancel pending
+ pie_instance_recv_async operations first: an event they take is not passed to the callback).
+ Errors: PIE_STATUS_NULL_POINTER
  (`instance`, `callback`), PIE_STATUS_DETACHED, PIE_STATUS_IO.
  */
 enum PieStatus pie_instance_set_callback(const struct PieInstance *instance,
@@ -1008,15 +1011,17 @@ void pie_key_free(struct PieKey *key);
 enum PieStatus pie_op_poll(const struct PieOp *op);
 
 /*
- Waits until the operation finishes or `timeout_ms` elapses (-1 waits forever, 0 does not
- wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
+ Waits until the operation finishes or `timeout_ms` elapses (-1, or any negative value, waits
+ forever; 0 does not wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
  Must not be called from an upload progress callback (PIE_STATUS_BUSY).
  */
-enum PieStatus pie_op_wait(const struct PieOp *op, int32_t timeout_ms);
+enum PieStatus pie_op_wait(const struct PieOp *op,
+                           int32_t timeout_ms);
 
 /*
  Registers `callback(user_data, op, status)`, called once when the operation finishes (at once,
- if it already has), on the client's callback thread; `op` is the same handle the host holds,
+ if it already has), on the client's callback thread (for pie_client_connect_async: the thread
+ that becomes the new client's callback thread); `op` is the same handle the host holds,
  valid during the call even if the host frees it there. Then `drop(user_data)` runs once (also
  when the callback is replaced or the op is freed without it ever being called). The callback
  may call any libpie function, including pie_op_take_* and pie_op_free on this op.

@@ -121,12 +121,21 @@ fn fixture() -> &'static Fixture {
         flood.push_str("complete flooded");
         std::fs::write(fx.programs_dir().join("flood.wasm"), script_program(&flood)).unwrap();
 
-        let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "c-test", "-f"])
-            .arg(fx.key_path())
-            .status()
-            .expect("ssh-keygen runs");
-        assert!(status.success(), "ssh-keygen failed");
+        // An OpenSSH Ed25519 key pair from a fixed seed (no ssh-keygen needed on CI).
+        let key =
+            ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[7u8; 32]));
+        let private = key
+            .to_openssh(ssh_key::LineEnding::LF)
+            .expect("encode private key");
+        std::fs::write(fx.key_path(), private.as_bytes()).unwrap();
+        let encrypted = key
+            .encrypt(&mut rand::thread_rng(), "secret")
+            .expect("encrypt key")
+            .to_openssh(ssh_key::LineEnding::LF)
+            .expect("encode encrypted key");
+        std::fs::write(fx.dir.join("id_ed25519_enc"), encrypted.as_bytes()).unwrap();
+        let public = key.public_key().to_openssh().expect("encode public key");
+        std::fs::write(fx.key_path().with_extension("pub"), public).unwrap();
         fx
     })
 }
@@ -200,6 +209,7 @@ fn run_with(name: &str, on_ready: impl FnOnce(&Simulator)) {
         .env("PIE_TEST_TOKEN", sim.internal_token())
         .env("PIE_TEST_USER", "carol")
         .env("PIE_TEST_KEY", fx.key_path())
+        .env("PIE_TEST_KEY_ENCRYPTED", fx.dir.join("id_ed25519_enc"))
         .env("PIE_TEST_PROGRAMS", fx.programs_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -267,6 +277,8 @@ fn run_with(name: &str, on_ready: impl FnOnce(&Simulator)) {
         .parse()
         .unwrap();
     assert!(checks > 10, "{name} ran only {checks} checks");
+    // Visible with --nocapture: the programs' own lines (summary, measurements).
+    print!("{stdout}");
 }
 
 #[test]

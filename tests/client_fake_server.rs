@@ -343,3 +343,40 @@ async fn launches_in_flight_are_limited() {
         assert_eq!(max_outstanding, expect_max, "limit {limit}");
     }
 }
+
+#[tokio::test]
+async fn a_launch_cancelled_after_its_reply_leaves_no_route() {
+    use std::future::Future;
+    let url = fake_server(|req| match req {
+        ClientMessage::LaunchInstance { corr_id, .. } => vec![
+            encode_server(&ServerMessage::InstanceLaunchResult {
+                corr_id,
+                successful: true,
+                message: ID.into(),
+            }),
+            encode_server(&ServerMessage::StreamingOutput {
+                instance_id: ID.into(),
+                output: pie::wire::StreamingOutput::Stdout("unread".into()),
+            }),
+        ],
+        ClientMessage::Ping { corr_id } => vec![response(corr_id, true, "Pong")],
+        _ => vec![],
+    })
+    .await;
+    let c = Client::connect(&url).await.unwrap();
+    let mut launch = Box::pin(c.launch_instance("h", vec![], false));
+    // One poll sends the request; then the reply is delivered while nobody polls.
+    std::future::poll_fn(|cx| {
+        let _ = launch.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
+    client_support::until(|| {
+        let d = c.debug_counts();
+        d.pending == 0 && d.instances == 1
+    })
+    .await;
+    drop(launch);
+    c.ping().await.unwrap();
+    assert_eq!(c.debug_counts().instances, 0);
+}

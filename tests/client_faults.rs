@@ -392,3 +392,23 @@ async fn dropped_instance_handles_are_forgotten() {
     // The next frame for it makes the reader drop the route.
     until(|| c.debug_counts().instances == 0).await;
 }
+
+#[tokio::test]
+async fn dropping_the_last_handle_closes_the_connection() {
+    let sim = sim();
+    let c = client(&sim).await;
+    let inst = c
+        .launch_instance_from_registry("std/chat@0.1.0", vec![], false)
+        .await
+        .unwrap();
+    until(|| sim.connection_count() == 1).await;
+    // An attached instance keeps the connection alive.
+    drop(c);
+    inst.send("still here").await.unwrap();
+    assert_eq!(
+        recv(&inst).await.unwrap(),
+        InstanceEvent::Message("you said: still here".into())
+    );
+    drop(inst);
+    until(|| sim.connection_count() == 0).await;
+}

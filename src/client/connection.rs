@@ -21,7 +21,7 @@
 //! reader fails every pending call and ends every queue with one reason, then publishes it.
 
 use super::events::{EventQueue, InstanceEvent};
-use super::pending::{Expect, PendingMap, Reply};
+use super::pending::{Expect, PendingMap, QueueHandoff, Reply};
 use super::transport::Ws;
 use crate::error::{Error, ErrorKind};
 use crate::wire::{self, ServerMessage, StreamingOutput};
@@ -215,6 +215,7 @@ struct Assembly {
 
 struct Reader {
     shared: Arc<Shared>,
+    forget: mpsc::UnboundedSender<String>,
     routes: HashMap<String, Arc<EventQueue>>,
     /// Keyed by (instance id, blob hash).
     blobs: HashMap<(String, String), Assembly>,
@@ -323,6 +324,7 @@ impl Reader {
             ) => {
                 let id = normalize_id(&message);
                 let queue = (successful && !detached).then(|| self.add_route(&id));
+                let queue = queue.map(|q| QueueHandoff::new(q, id.clone(), self.forget.clone()));
                 Ok(Reply::Instance {
                     successful,
                     message,
@@ -337,7 +339,9 @@ impl Reader {
                     message,
                 },
             ) => {
-                let queue = successful.then(|| self.add_route(id));
+                let queue = successful.then(|| {
+                    QueueHandoff::new(self.add_route(id), id.clone(), self.forget.clone())
+                });
                 Ok(Reply::Instance {
                     successful,
                     message,
@@ -355,14 +359,9 @@ impl Reader {
                 ),
             )),
         };
-        if let Err(Ok(Reply::Instance {
-            id, queue: Some(q), ..
-        })) = pending.tx.send(reply)
-        {
-            // The caller gave up in the meantime: nobody will read this instance here.
-            q.abandon();
-            self.forget(&id);
-        }
+        // If the caller gave up in the meantime, dropping the reply drops the handoff, which
+        // abandons the queue; the route is forgotten with the next frame.
+        let _ = pending.tx.send(reply);
     }
 
     fn add_route(&mut self, id: &str) -> Arc<EventQueue> {
@@ -531,6 +530,7 @@ pub(crate) async fn reader_task(
 ) {
     let mut reader = Reader {
         shared: shared.clone(),
+        forget: shared.forget.clone(),
         routes: HashMap::new(),
         blobs: HashMap::new(),
     };

@@ -25,7 +25,7 @@ use crate::wire::{self, ClientMessage};
 use base64::Engine as _;
 use connection::{Shared, Stats, WriterCmd, CLOSE_WAIT, WRITER_CAPACITY};
 use futures_util::StreamExt;
-use pending::{Expect, PendingGuard, PendingMap, Reply};
+use pending::{Expect, PendingGuard, PendingMap, QueueHandoff, Reply};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -431,7 +431,6 @@ impl Client {
         make: impl FnOnce(u32) -> ClientMessage,
     ) -> Result<Instance> {
         self.check_open()?;
-        let detached = matches!(expect, Expect::Launch { detached: true });
         let _slot = self.launch_slot().await?;
         let t = self.config().request_timeout;
         match self.request(what, expect, t, make).await? {
@@ -443,7 +442,7 @@ impl Client {
             } => Ok(Instance::new(
                 self.clone(),
                 id,
-                if detached { None } else { queue },
+                queue.and_then(QueueHandoff::take),
             )),
             Reply::Instance { message, .. } => Err(Error::new(ErrorKind::Server, message)),
             _ => Err(Error::new(

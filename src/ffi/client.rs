@@ -479,8 +479,8 @@ pub unsafe extern "C" fn pie_client_connect_async(
     start_async(out_op, out_err, || connect_op(url, options))
 }
 
-/// Closes the connection: sends a WebSocket close and waits (at most the request timeout) for
-/// the server. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
+/// Closes the connection: sends a WebSocket close and waits (about 1 s at most) for the
+/// server's. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
 /// event stream ends (pie_instance_recv returns PIE_STATUS_CLIENT_CLOSED after queued events;
 /// event callbacks get their final call with PIE_STATUS_CLIENT_CLOSED); the connection callback
 /// is called with PIE_STATUS_CLIENT_CLOSED. The handle stays valid (calls on it fail with
@@ -627,7 +627,9 @@ impl ClientShared {
 
     fn op_close(self: &Arc<Self>) -> Arc<PieOp> {
         let core = self.core.clone();
-        self.op(async move {
+        // The core bounds close by itself (about 1 s for the server's Close); an outer limit
+        // derived from a short request timeout would only cut the handshake short.
+        self.long_op(async move {
             core.close().await?;
             Ok(OpValue::Unit)
         })
@@ -1159,8 +1161,9 @@ pub unsafe extern "C" fn pie_client_list_instances_async(
 }
 
 /// Asks the server to terminate the instance `id` (its attached client then gets an ABORTED
-/// event). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (no such
-/// instance), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+/// event). The server reports success for any well-formed UUID, whether or not such an instance
+/// exists. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (`id` is
+/// not a UUID), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
 #[no_mangle]
 pub unsafe extern "C" fn pie_client_terminate_instance(
     client: *const PieClient,

@@ -242,16 +242,14 @@ impl InstanceShared {
             end_reported: AtomicBool::new(false),
             client,
         });
+        // The core calls a newly installed hook once at once if events are already queued or
+        // the stream already ended, so nothing that arrived before this point is missed.
         let weak = Arc::downgrade(&shared);
         shared.core.set_notify(Some(Arc::new(move || {
             if let Some(inst) = weak.upgrade() {
                 inst.on_notify();
             }
         })));
-        // Events that arrived before the hook was installed.
-        if shared.core.pending_events() > 0 {
-            shared.on_notify();
-        }
         shared
     }
 
@@ -611,7 +609,9 @@ pub unsafe extern "C" fn pie_instance_recv_async(
 /// pie_instance_set_callback or the instance is freed. Events already queued are delivered too.
 /// A callback may call any libpie function, including pie_instance_free on this instance or
 /// pie_client_free on its client (both deferred until the callback returns). pie_instance_recv
-/// then returns PIE_STATUS_BUSY until the stream has ended. Errors: PIE_STATUS_NULL_POINTER
+/// then returns PIE_STATUS_BUSY until the stream has ended (finish or cancel pending
+/// pie_instance_recv_async operations first: an event they take is not passed to the callback).
+/// Errors: PIE_STATUS_NULL_POINTER
 /// (`instance`, `callback`), PIE_STATUS_DETACHED, PIE_STATUS_IO.
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_set_callback(

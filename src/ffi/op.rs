@@ -389,8 +389,8 @@ pub unsafe extern "C" fn pie_op_poll(op: *const PieOp) -> PieStatus {
     ffi_value(PieStatus::NullPointer, || Ok(op_arg(op)?.status()))
 }
 
-/// Waits until the operation finishes or `timeout_ms` elapses (-1 waits forever, 0 does not
-/// wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
+/// Waits until the operation finishes or `timeout_ms` elapses (-1, or any negative value, waits
+/// forever; 0 does not wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
 /// Must not be called from an upload progress callback (PIE_STATUS_BUSY).
 #[no_mangle]
 pub unsafe extern "C" fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieStatus {
@@ -406,7 +406,8 @@ pub unsafe extern "C" fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieSt
 }
 
 /// Registers `callback(user_data, op, status)`, called once when the operation finishes (at once,
-/// if it already has), on the client's callback thread; `op` is the same handle the host holds,
+/// if it already has), on the client's callback thread (for pie_client_connect_async: the thread
+/// that becomes the new client's callback thread); `op` is the same handle the host holds,
 /// valid during the call even if the host frees it there. Then `drop(user_data)` runs once (also
 /// when the callback is replaced or the op is freed without it ever being called). The callback
 /// may call any libpie function, including pie_op_take_* and pie_op_free on this op.
@@ -479,17 +480,20 @@ pub unsafe extern "C" fn pie_op_error(op: *const PieOp, out_err: *mut *mut PieEr
     })
 }
 
-/// Shared body of the pie_op_take_* functions.
+/// Shared body of the pie_op_take_* functions: a value of the kind `is_kind` accepts is moved
+/// out and converted; any other value stays in the operation.
 unsafe fn take_into<T>(
     op: *const PieOp,
     out: *mut *mut T,
     out_err: *mut *mut PieError,
-    pick: impl FnOnce(&mut OpValue) -> Option<*mut T>,
+    is_kind: fn(&OpValue) -> bool,
+    into_raw: impl FnOnce(OpValue) -> FfiResult<*mut T>,
 ) -> PieStatus {
     ffi_call(out_err, || {
         let op = op_arg(op)?;
         let out = arg_out(out, "out")?;
-        *out = op.take(pick)?;
+        let value = op.take(|v| is_kind(v).then(|| std::mem::replace(v, OpValue::Taken)))?;
+        *out = into_raw(value)?;
         Ok(())
     })
 }
@@ -504,14 +508,9 @@ pub unsafe extern "C" fn pie_op_take_client(
     out_client: *mut *mut PieClient,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    take_into(op, out_client, out_err, |v| {
-        match std::mem::replace(v, OpValue::Taken) {
-            OpValue::Client(c) => Some(PieClient::into_raw(c)),
-            other => {
-                *v = other;
-                None
-            }
-        }
+    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::Client(_));
+    take_into(op, out_client, out_err, is_kind, |v| {
+        Ok(PieClient::into_raw(v.into_client()?))
     })
 }
 
@@ -523,14 +522,9 @@ pub unsafe extern "C" fn pie_op_take_instance(
     out_instance: *mut *mut PieInstance,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    take_into(op, out_instance, out_err, |v| {
-        match std::mem::replace(v, OpValue::Taken) {
-            OpValue::Instance(i) => Some(PieInstance::into_raw(i)),
-            other => {
-                *v = other;
-                None
-            }
-        }
+    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::Instance(_));
+    take_into(op, out_instance, out_err, is_kind, |v| {
+        Ok(PieInstance::into_raw(v.into_instance()?))
     })
 }
 
@@ -542,14 +536,9 @@ pub unsafe extern "C" fn pie_op_take_instance_list(
     out_list: *mut *mut PieInstanceList,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    take_into(op, out_list, out_err, |v| {
-        match std::mem::replace(v, OpValue::Taken) {
-            OpValue::List(l) => Some(Box::into_raw(l)),
-            other => {
-                *v = other;
-                None
-            }
-        }
+    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::List(_));
+    take_into(op, out_list, out_err, is_kind, |v| {
+        Ok(Box::into_raw(v.into_list()?))
     })
 }
 
@@ -562,14 +551,9 @@ pub unsafe extern "C" fn pie_op_take_event(
     out_event: *mut *mut PieEvent,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    take_into(op, out_event, out_err, |v| {
-        match std::mem::replace(v, OpValue::Taken) {
-            OpValue::Event(e) => Some(Box::into_raw(e)),
-            other => {
-                *v = other;
-                None
-            }
-        }
+    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::Event(_));
+    take_into(op, out_event, out_err, is_kind, |v| {
+        Ok(Box::into_raw(v.into_event()?))
     })
 }
 

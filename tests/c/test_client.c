@@ -3,8 +3,12 @@
 #include "pie_test.h"
 
 static unsigned long long progress_calls, progress_last, progress_total;
+static PieClient *progress_client;
+static PieStatus progress_nested = PIE_STATUS_OK;
 static void on_progress(void *user_data, uint64_t sent, uint64_t total) {
   CHECK(user_data == &progress_calls);
+  /* Blocking calls from a runtime thread are refused, not deadlocked. */
+  if (progress_calls == 0) progress_nested = pie_client_ping(progress_client, NULL);
   progress_calls++;
   CHECK(sent >= progress_last && sent <= total);
   progress_last = sent;
@@ -88,7 +92,9 @@ static void test_requests(void) {
   size_t big_len = 0;
   unsigned char *big = read_program("big.wasm", &big_len);
   char big_hash[PIE_HASH_BUFFER_SIZE];
+  progress_client = c;
   EXPECT(PIE_STATUS_OK, pie_client_upload_program(c, big, big_len, on_progress, &progress_calls, big_hash, &err));
+  CHECK(progress_nested == PIE_STATUS_BUSY);
   unsigned long long calls_at_return = progress_calls;
   CHECK(calls_at_return >= 2 && progress_total == big_len && progress_last <= big_len);
   free(big);
@@ -251,7 +257,19 @@ static void test_keys_and_auth(void) {
   PieKey *key2 = NULL;
   EXPECT(PIE_STATUS_OK, pie_key_load_memory((const uint8_t *)buf, n, NULL, &key2, &err));
 
+  /* The same key, encrypted with the passphrase "secret". */
+  const char *enc = env_or_die("PIE_TEST_KEY_ENCRYPTED");
+  PieKey *key3 = NULL;
+  EXPECT(PIE_STATUS_KEY, pie_key_load_file(enc, NULL, &key3, &err));
+  EXPECT(PIE_STATUS_KEY, pie_key_load_file(enc, "wrong", &key3, &err));
+  CHECK(key3 == NULL);
+  EXPECT(PIE_STATUS_OK, pie_key_load_file(enc, "secret", &key3, &err));
+
   PieClient *c = NULL;
+  EXPECT(PIE_STATUS_OK, pie_client_connect(env_or_die("PIE_TEST_AUTH_URL"), NULL, &c, &err));
+  EXPECT(PIE_STATUS_OK, pie_client_authenticate(c, env_or_die("PIE_TEST_USER"), key3, &err));
+  pie_key_free(key3);
+  pie_client_free(c);
   EXPECT(PIE_STATUS_OK, pie_client_connect(env_or_die("PIE_TEST_AUTH_URL"), NULL, &c, &err));
   EXPECT(PIE_STATUS_AUTH, pie_client_authenticate(c, "mallory", key, &err));
   pie_client_free(c);

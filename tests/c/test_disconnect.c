@@ -1,8 +1,9 @@
 /* The server drops the connection (the harness kills it after "READY"): pending calls, polled
  * streams, callback streams and the connection callback all report CONNECTION_CLOSED. */
-#include <stdatomic.h>
 
 #include "pie_test.h"
+
+#include <stdatomic.h>
 
 static atomic_int conn_calls, conn_status, conn_drops;
 static void on_conn(void *ud, PieStatus status, const char *message) {

@@ -1,9 +1,10 @@
 /* The wake-up descriptor with poll(2): readable while a polling instance has something,
  * unreadable once drained, untouched by callback-mode instances, readable at a stream's end. */
-#include <poll.h>
-#include <stdatomic.h>
 
 #include "pie_test.h"
+
+#include <poll.h>
+#include <stdatomic.h>
 
 static int readable(int fd, int timeout_ms) {
   struct pollfd p = {fd, POLLIN, 0};
