@@ -33,19 +33,34 @@ stage_clippy() {
 }
 
 # Builds the library, the simulator binary and every test once; later stages reuse them.
-stage_build() {
+# (Other stages call it too: after this stage it is a no-op. A narrower `cargo build -p ...`
+# would resolve features differently and rebuild the library.)
+build_all() {
   cargo build --workspace --all-targets &&
     ln -sf libpie.so "$LIB_DIR/libpie.so.0"
+}
+
+stage_build() {
+  build_all
 }
 
 stage_test() {
   cargo test --workspace
 }
 
+# The shared protocol conformance suite (conformance/pie_conformance.py) is not part of this
+# repository: it is looked for in $PIE_SHARED, ../shared and ./shared; without it the stage is
+# reported as SKIPPED (not passed).
 stage_conformance() {
-  local shared="${PIE_SHARED:-$ROOT/../shared}"
-  if [ ! -f "$shared/conformance/pie_conformance.py" ]; then
-    echo "conformance suite not found at $shared/conformance (set PIE_SHARED to its parent)"
+  local shared=""
+  for dir in ${PIE_SHARED:+"$PIE_SHARED"} "$ROOT/../shared" "$ROOT/shared"; do
+    if [ -f "$dir/conformance/pie_conformance.py" ]; then
+      shared="$dir"
+      break
+    fi
+  done
+  if [ -z "$shared" ]; then
+    echo "conformance suite not found (looked in \$PIE_SHARED, ../shared, ./shared; set PIE_SHARED)"
     return 77
   fi
   PIE_SHARED="$shared" bash scripts/conformance.sh
@@ -71,9 +86,7 @@ stage_go() {
     echo "go is not installed (scripts/install-deps.sh installs golang-go)"
     return 1
   fi
-  # A no-op after the build stage; makes sure target/debug/libpie.so is current otherwise.
-  cargo build -p pie --lib -p pie-sim --bin pie-sim || return 1
-  ln -sf libpie.so "$LIB_DIR/libpie.so.0"
+  build_all || return 1
   (
     cd bindings/go || exit 1
     unformatted="$(gofmt -l .)"
