@@ -60,7 +60,7 @@ fn main() {
             std::process::exit(2);
         }
     }
-    let want = |s: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
+    let want = |s: &str| only.as_ref().map_or(true, |o| o.iter().any(|x| x == s));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
