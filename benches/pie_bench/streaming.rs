@@ -21,6 +21,7 @@ pub struct Run {
     pub secs: f64,
     pub cpu: Duration,
     pub sim_cpu: Duration,
+    pub switches: u64,
     pub allocs: Counts,
 }
 
@@ -122,10 +123,12 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
             per_sec(r.rate()),
             format!(
                 "{} of raw; client CPU {:.2} µs/event, simulator CPU {:.2} µs/event; \
+                 client context switches/event {:.3}; \
                  allocations/event: network threads {:.2}, consumer thread {:.2}",
                 raw_rate.map_or("-".to_string(), |raw| pct(r.rate() / raw)),
                 r.cpu_per_event_us(),
                 r.sim_cpu.as_secs_f64() * 1e6 / n,
+                r.switches as f64 / n,
                 r.allocs.of(alloc::NETWORK) as f64 / n,
                 (r.allocs.of(alloc::MAIN) + r.allocs.of(alloc::CALLBACK)) as f64 / n,
             ),
@@ -232,6 +235,7 @@ fn decode_allocations(rep: &mut Report) {
 fn one(ctx: &Ctx, sim: &Sim, hash: &str, count: u64, path: Path) -> Result<Run, String> {
     let args = ["--count".to_string(), count.to_string()];
     let cpu0 = sys::cpu_time();
+    let csw0 = sys::context_switches();
     let sim0 = sys::cpu_time_of(sim.pid());
     let (r, allocs) = match path {
         Path::Raw => {
@@ -379,6 +383,7 @@ fn one(ctx: &Ctx, sim: &Sim, hash: &str, count: u64, path: Path) -> Result<Run, 
         secs: elapsed.as_secs_f64(),
         cpu: sys::cpu_time().saturating_sub(cpu0),
         sim_cpu: sys::cpu_time_of(sim.pid()).saturating_sub(sim0),
+        switches: sys::context_switches().saturating_sub(csw0),
         allocs,
     })
 }

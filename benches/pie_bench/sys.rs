@@ -59,3 +59,13 @@ pub fn cpu_time_of(pid: u32) -> Duration {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Duration::from_micros(total * 1_000_000 / hz)
 }
+
+/// Context switches (voluntary + involuntary) of all threads of this process so far.
+pub fn context_switches() -> u64 {
+    // SAFETY: as in cpu_time.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0;
+    }
+    (ru.ru_nvcsw + ru.ru_nivcsw) as u64
+}
