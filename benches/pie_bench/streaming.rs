@@ -70,7 +70,7 @@ impl Path {
 
 pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
     let count: u64 = if ctx.quick { 100_000 } else { 1_000_000 };
-    let reps = if ctx.quick { 2 } else { 4 };
+    let reps = if ctx.quick { 2 } else { 5 };
     let sim = Sim::start()?;
     let program = pie_sim::script_program("behaviour flood");
     let hash = ctx.rt.block_on(async {

@@ -147,7 +147,7 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
     );
     rep.row(
         "upload",
-        format!("copy of {mib} MiB into a fresh buffer (as pie_client_upload_program does)"),
+        format!("copy of {mib} MiB into a fresh buffer (what pie_client_upload_program did before its fix)"),
         format!("{:.1} ms", copy_best.as_secs_f64() * 1e3),
         "page faults + memcpy",
     );
