@@ -4,6 +4,7 @@
 //! simulator crate can include the very same file and both sides agree byte for byte.
 
 mod codec;
+mod fast;
 mod messages;
 
 pub use codec::{decode_client, decode_server, encode_client, encode_server, DecodeError};
