@@ -66,19 +66,20 @@ stage_conformance() {
   PIE_SHARED="$shared" bash scripts/conformance.sh
 }
 
-# The C API test programs (tests/c) under valgrind's memcheck: leaks, invalid accesses.
+# The C API test programs (tests/c) and the examples under valgrind's memcheck: leaks,
+# invalid accesses.
 stage_c_valgrind() {
   if ! command -v valgrind >/dev/null; then
     echo "valgrind is not installed (scripts/install-deps.sh installs it)"
     return 1
   fi
   PIE_C_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --quiet" \
-    cargo test --test c_api
+    cargo test --test c_api --test examples
 }
 
 # The same programs built with AddressSanitizer (libpie itself is not instrumented).
 stage_c_asan() {
-  PIE_C_TEST_ASAN=1 cargo test --test c_api
+  PIE_C_TEST_ASAN=1 cargo test --test c_api --test examples
 }
 
 stage_go() {
