@@ -19,6 +19,17 @@ export CARGO_TARGET_DIR="$TARGET_DIR"
 LIB_DIR="$TARGET_DIR/debug"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# Missing tools are installed first (scripts/install-deps.sh: apt-get, with sudo when not root),
+# unless PIE_NO_INSTALL=1.
+missing_tools=()
+for tool in cargo cc c++ clang valgrind cmake pkg-config go ssh-keygen python3 make nm readelf git; do
+  command -v "$tool" >/dev/null 2>&1 || missing_tools+=("$tool")
+done
+if [ "${#missing_tools[@]}" -gt 0 ] && [ "${PIE_NO_INSTALL:-0}" != 1 ]; then
+  echo "== missing: ${missing_tools[*]}: running scripts/install-deps.sh"
+  bash scripts/install-deps.sh || echo "warning: installing dependencies failed; stages needing them will fail"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Stages. Each returns 0 (passed), 1 (failed) or 77 (skipped: a prerequisite is absent and the
 # reason is printed).
