@@ -45,9 +45,14 @@ static int drain(struct stream *s) {
     PieEvent *event = NULL;
     PieError *err = NULL;
     PieStatus status = pie_instance_recv(s->instance, 0, &event, &err);
-    if (status == PIE_STATUS_TIMEOUT) return 0; /* nothing left for now */
-    if (status == PIE_STATUS_STREAM_ENDED) return 0;
-    if (status != PIE_STATUS_OK) return report("recv", err);
+    if (status == PIE_STATUS_TIMEOUT || status == PIE_STATUS_STREAM_ENDED) {
+      pie_error_free(err); /* "nothing left for now" / "over" are reported as errors too */
+      return 0;
+    }
+    if (status != PIE_STATUS_OK) {
+      report("recv", err);
+      return -1;
+    }
     size_t len = 0;
     const char *text = pie_event_text(event, &len);
     PieEventKind kind = pie_event_kind(event);

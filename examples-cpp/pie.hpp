@@ -45,10 +45,13 @@ struct Deleter {
 template <typename T, void (*Free)(T*)>
 using Owned = std::unique_ptr<T, Deleter<T, Free>>;
 
-// Throws if `status` is not OK, with the message from `err` (which it frees).
-inline void check(PieStatus status, PieError* err) {
+// Throws if `status` is not OK, with the message from `*err` (which it frees). It takes the
+// address of the caller's error pointer, not its value: in `check(pie_x(..., &err), &err)`
+// the order in which arguments are evaluated is unspecified, so a value could be read before
+// pie_x wrote it.
+inline void check(PieStatus status, PieError** errp) {
   if (status == PIE_STATUS_OK) return;
-  Owned<PieError, pie_error_free> owned(err);
+  Owned<PieError, pie_error_free> owned(errp ? *errp : nullptr);
   const char* msg = owned ? pie_error_message(owned.get()) : nullptr;
   throw Error(status, msg ? msg : "");
 }
@@ -100,7 +103,7 @@ class Key {
   static Key load_file(const std::string& path, const char* passphrase = nullptr) {
     PieKey* k = nullptr;
     PieError* err = nullptr;
-    detail::check(pie_key_load_file(path.c_str(), passphrase, &k, &err), err);
+    detail::check(pie_key_load_file(path.c_str(), passphrase, &k, &err), &err);
     return Key(k);
   }
   const PieKey* get() const noexcept { return k_.get(); }
@@ -117,17 +120,17 @@ class Instance {
   bool is_detached() const { return pie_instance_is_detached(i_.get()); }
   void send(const std::string& message) const {
     PieError* err = nullptr;
-    detail::check(pie_instance_send(i_.get(), message.c_str(), &err), err);
+    detail::check(pie_instance_send(i_.get(), message.c_str(), &err), &err);
   }
   void upload_blob(const std::vector<uint8_t>& blob) const {
     PieError* err = nullptr;
     detail::check(
         pie_instance_upload_blob(i_.get(), blob.data(), blob.size(), nullptr, nullptr, &err),
-        err);
+        &err);
   }
   void terminate() const {
     PieError* err = nullptr;
-    detail::check(pie_instance_terminate(i_.get(), &err), err);
+    detail::check(pie_instance_terminate(i_.get(), &err), &err);
   }
   // The next event; std::nullopt if none came within timeout_ms (-1: wait forever).
   std::optional<Event> recv(int32_t timeout_ms = -1) const {
@@ -138,7 +141,7 @@ class Instance {
       pie_error_free(err);
       return std::nullopt;
     }
-    detail::check(s, err);
+    detail::check(s, &err);
     return Event(e);
   }
   PieInstance* get() const noexcept { return i_.get(); }
@@ -161,34 +164,34 @@ class Client {
   static Client connect(const std::string& url, const PieConnectOptions* options = nullptr) {
     PieClient* c = nullptr;
     PieError* err = nullptr;
-    detail::check(pie_client_connect(url.c_str(), options, &c, &err), err);
+    detail::check(pie_client_connect(url.c_str(), options, &c, &err), &err);
     return Client(c);
   }
   void authenticate(const std::string& username, const Key* key = nullptr) const {
     PieError* err = nullptr;
     detail::check(
         pie_client_authenticate(c_.get(), username.c_str(), key ? key->get() : nullptr, &err),
-        err);
+        &err);
   }
   void internal_authenticate(const std::string& token) const {
     PieError* err = nullptr;
-    detail::check(pie_client_internal_authenticate(c_.get(), token.c_str(), &err), err);
+    detail::check(pie_client_internal_authenticate(c_.get(), token.c_str(), &err), &err);
   }
   void ping() const {
     PieError* err = nullptr;
-    detail::check(pie_client_ping(c_.get(), &err), err);
+    detail::check(pie_client_ping(c_.get(), &err), &err);
   }
   std::string query(const std::string& subject, const std::string& record) const {
     char* out = nullptr;
     PieError* err = nullptr;
-    detail::check(pie_client_query(c_.get(), subject.c_str(), record.c_str(), &out, &err), err);
+    detail::check(pie_client_query(c_.get(), subject.c_str(), record.c_str(), &out, &err), &err);
     detail::Owned<char, pie_string_free> owned(out);
     return owned.get();
   }
   bool program_exists(const std::string& hash) const {
     bool exists = false;
     PieError* err = nullptr;
-    detail::check(pie_client_program_exists(c_.get(), hash.c_str(), &exists, &err), err);
+    detail::check(pie_client_program_exists(c_.get(), hash.c_str(), &exists, &err), &err);
     return exists;
   }
   std::string upload_program(const std::vector<uint8_t>& program) const {
@@ -196,7 +199,7 @@ class Client {
     PieError* err = nullptr;
     detail::check(pie_client_upload_program(c_.get(), program.data(), program.size(), nullptr,
                                             nullptr, hash, &err),
-                  err);
+                  &err);
     return hash;
   }
   Instance launch(const std::string& hash, const std::vector<std::string>& args = {},
@@ -206,7 +209,7 @@ class Client {
     PieError* err = nullptr;
     detail::check(pie_client_launch_instance(c_.get(), hash.c_str(), argv.data(), argv.size(),
                                              detached, &i, &err),
-                  err);
+                  &err);
     return Instance(i);
   }
   Instance launch_from_registry(const std::string& name,
@@ -217,19 +220,19 @@ class Client {
     PieError* err = nullptr;
     detail::check(pie_client_launch_instance_from_registry(c_.get(), name.c_str(), argv.data(),
                                                            argv.size(), detached, &i, &err),
-                  err);
+                  &err);
     return Instance(i);
   }
   Instance attach(const std::string& id) const {
     PieInstance* i = nullptr;
     PieError* err = nullptr;
-    detail::check(pie_client_attach_instance(c_.get(), id.c_str(), &i, &err), err);
+    detail::check(pie_client_attach_instance(c_.get(), id.c_str(), &i, &err), &err);
     return Instance(i);
   }
   std::vector<InstanceInfo> list_instances() const {
     PieInstanceList* raw = nullptr;
     PieError* err = nullptr;
-    detail::check(pie_client_list_instances(c_.get(), &raw, &err), err);
+    detail::check(pie_client_list_instances(c_.get(), &raw, &err), &err);
     detail::Owned<PieInstanceList, pie_instance_list_free> list(raw);
     std::vector<InstanceInfo> out;
     for (std::size_t i = 0; i < pie_instance_list_len(list.get()); i++) {
@@ -239,23 +242,23 @@ class Client {
                         PIE_INSTANCE_STATUS_ATTACHED,
                         0};
       std::size_t n = 0;
-      detail::check(pie_instance_list_argument_count(list.get(), i, &n, &err), err);
+      detail::check(pie_instance_list_argument_count(list.get(), i, &n, &err), &err);
       for (std::size_t a = 0; a < n; a++)
         info.arguments.emplace_back(pie_instance_list_argument(list.get(), i, a));
-      detail::check(pie_instance_list_status(list.get(), i, &info.status, &err), err);
-      detail::check(pie_instance_list_elapsed_secs(list.get(), i, &info.elapsed_secs, &err), err);
+      detail::check(pie_instance_list_status(list.get(), i, &info.status, &err), &err);
+      detail::check(pie_instance_list_elapsed_secs(list.get(), i, &info.elapsed_secs, &err), &err);
       out.push_back(std::move(info));
     }
     return out;
   }
   void terminate_instance(const std::string& id) const {
     PieError* err = nullptr;
-    detail::check(pie_client_terminate_instance(c_.get(), id.c_str(), &err), err);
+    detail::check(pie_client_terminate_instance(c_.get(), id.c_str(), &err), &err);
   }
   // Closes the connection (idempotent); the destructor frees the handle.
   void close() const {
     PieError* err = nullptr;
-    detail::check(pie_client_close(c_.get(), &err), err);
+    detail::check(pie_client_close(c_.get(), &err), &err);
   }
   PieClient* get() const noexcept { return c_.get(); }
 

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     try {
       client.launch_from_registry("no-such-inferlet");
     } catch (const pie::Error& e) {
-      std::cout << "expected failure: status " << e.status() << "\n";
+      std::cout << "expected failure: status " << e.status() << ": " << e.what() << "\n";
     }
   } catch (const std::exception& e) {
     std::cerr << "quickstart-cpp: " << e.what() << "\n";

@@ -19,6 +19,17 @@ export CARGO_TARGET_DIR="$TARGET_DIR"
 LIB_DIR="$TARGET_DIR/debug"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# Missing tools are installed first (scripts/install-deps.sh: apt-get, with sudo when not root),
+# unless PIE_NO_INSTALL=1.
+missing_tools=()
+for tool in cargo cc c++ clang valgrind cmake pkg-config go ssh-keygen python3 make nm readelf git; do
+  command -v "$tool" >/dev/null 2>&1 || missing_tools+=("$tool")
+done
+if [ "${#missing_tools[@]}" -gt 0 ] && [ "${PIE_NO_INSTALL:-0}" != 1 ]; then
+  echo "== missing: ${missing_tools[*]}: running scripts/install-deps.sh"
+  bash scripts/install-deps.sh || echo "warning: installing dependencies failed; stages needing them will fail"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Stages. Each returns 0 (passed), 1 (failed) or 77 (skipped: a prerequisite is absent and the
 # reason is printed).
@@ -66,19 +77,20 @@ stage_conformance() {
   PIE_SHARED="$shared" bash scripts/conformance.sh
 }
 
-# The C API test programs (tests/c) under valgrind's memcheck: leaks, invalid accesses.
+# The C API test programs (tests/c) and the examples under valgrind's memcheck: leaks,
+# invalid accesses.
 stage_c_valgrind() {
   if ! command -v valgrind >/dev/null; then
     echo "valgrind is not installed (scripts/install-deps.sh installs it)"
     return 1
   fi
   PIE_C_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --quiet" \
-    cargo test --test c_api
+    cargo test --test c_api --test examples
 }
 
 # The same programs built with AddressSanitizer (libpie itself is not instrumented).
 stage_c_asan() {
-  PIE_C_TEST_ASAN=1 cargo test --test c_api
+  PIE_C_TEST_ASAN=1 cargo test --test c_api --test examples
 }
 
 stage_go() {

@@ -109,13 +109,17 @@ var (
 // ErrHandleClosed is returned by methods called after Close.
 var ErrHandleClosed = errors.New("pie: handle already closed")
 
-// check turns a status and its error object (freed here) into a Go error.
-func check(st C.enum_PieStatus, cerr *C.struct_PieError) error {
+// check turns a status and its error object (freed here) into a Go error. It takes the
+// address of the error pointer: in check(C.pie_x(..., &cerr), &cerr) Go does not specify
+// whether a plain variable argument is read before or after the call, so passing cerr's value
+// could miss what pie_x wrote.
+func check(st C.enum_PieStatus, cerrp **C.struct_PieError) error {
 	if st == C.PIE_STATUS_OK {
 		return nil // libpie writes *out_err only on failure
 	}
 	msg := ""
-	if cerr != nil {
+	if cerr := *cerrp; cerr != nil {
+		*cerrp = nil
 		msg = C.GoString(C.pie_error_message(cerr))
 		C.pie_error_free(cerr)
 	}
@@ -195,7 +199,7 @@ func (o *Options) build() (*C.struct_PieConnectOptions, error) {
 	}
 	var cerr *C.struct_PieError
 	fail := func(st C.enum_PieStatus) error {
-		err := check(st, cerr)
+		err := check(st, &cerr)
 		if err != nil {
 			C.pie_connect_options_free(opts)
 		}
@@ -253,7 +257,7 @@ func LoadKey(path, passphrase string) (*Key, error) {
 	}
 	var k *C.struct_PieKey
 	var cerr *C.struct_PieError
-	if err := check(C.pie_key_load_file(cpath, cpass, &k, &cerr), cerr); err != nil {
+	if err := check(C.pie_key_load_file(cpath, cpass, &k, &cerr), &cerr); err != nil {
 		return nil, err
 	}
 	key := &Key{k: k}
@@ -290,7 +294,7 @@ func Connect(url string, opts *Options) (*Client, error) {
 	defer C.free(unsafe.Pointer(curl))
 	var c *C.struct_PieClient
 	var cerr *C.struct_PieError
-	if err := check(C.pie_client_connect(curl, copts, &c, &cerr), cerr); err != nil {
+	if err := check(C.pie_client_connect(curl, copts, &c, &cerr), &cerr); err != nil {
 		return nil, err
 	}
 	client := &Client{c: c}
@@ -315,7 +319,7 @@ func (c *Client) Close() error {
 	// Close first, without the exclusive lock, so calls blocked in libpie return now.
 	err := c.with(func(h *C.struct_PieClient) error {
 		var cerr *C.struct_PieError
-		return check(C.pie_client_close(h, &cerr), cerr)
+		return check(C.pie_client_close(h, &cerr), &cerr)
 	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -342,7 +346,7 @@ func (c *Client) Authenticate(username string, key *Key) error {
 	}
 	return c.with(func(h *C.struct_PieClient) error {
 		var cerr *C.struct_PieError
-		return check(C.pie_client_authenticate(h, cuser, ck, &cerr), cerr)
+		return check(C.pie_client_authenticate(h, cuser, ck, &cerr), &cerr)
 	})
 }
 
@@ -352,7 +356,7 @@ func (c *Client) InternalAuthenticate(token string) error {
 	defer C.free(unsafe.Pointer(ctok))
 	return c.with(func(h *C.struct_PieClient) error {
 		var cerr *C.struct_PieError
-		return check(C.pie_client_internal_authenticate(h, ctok, &cerr), cerr)
+		return check(C.pie_client_internal_authenticate(h, ctok, &cerr), &cerr)
 	})
 }
 
@@ -360,7 +364,7 @@ func (c *Client) InternalAuthenticate(token string) error {
 func (c *Client) Ping() error {
 	return c.with(func(h *C.struct_PieClient) error {
 		var cerr *C.struct_PieError
-		return check(C.pie_client_ping(h, &cerr), cerr)
+		return check(C.pie_client_ping(h, &cerr), &cerr)
 	})
 }
 
@@ -373,7 +377,7 @@ func (c *Client) Query(subject, record string) (string, error) {
 	err := c.with(func(h *C.struct_PieClient) error {
 		var out *C.char
 		var cerr *C.struct_PieError
-		if err := check(C.pie_client_query(h, csub, crec, &out, &cerr), cerr); err != nil {
+		if err := check(C.pie_client_query(h, csub, crec, &out, &cerr), &cerr); err != nil {
 			return err
 		}
 		answer = C.GoString(out)
@@ -390,7 +394,7 @@ func (c *Client) ProgramExists(hash string) (bool, error) {
 	var exists C.bool
 	err := c.with(func(h *C.struct_PieClient) error {
 		var cerr *C.struct_PieError
-		return check(C.pie_client_program_exists(h, chash, &exists, &cerr), cerr)
+		return check(C.pie_client_program_exists(h, chash, &exists, &cerr), &cerr)
 	})
 	return bool(exists), err
 }
@@ -409,7 +413,7 @@ func (c *Client) UploadProgram(program []byte, progress ProgressFunc) (string, e
 		st := C.pie_go_upload_program(h, bytesPtr(program), C.size_t(len(program)),
 			C.uintptr_t(handle), &out[0], &cerr)
 		runtime.KeepAlive(program)
-		return check(st, cerr)
+		return check(st, &cerr)
 	})
 	if err != nil {
 		return "", err
@@ -433,7 +437,7 @@ func (c *Client) launch(registry bool, name string, args []string, detached bool
 			st = C.pie_client_launch_instance(h, cname, argv, C.size_t(len(args)),
 				C.bool(detached), &inst, &cerr)
 		}
-		return check(st, cerr)
+		return check(st, &cerr)
 	})
 	if err != nil {
 		return nil, err
@@ -461,7 +465,7 @@ func (c *Client) AttachInstance(id string) (*Instance, error) {
 	var inst *C.struct_PieInstance
 	err := c.with(func(h *C.struct_PieClient) error {
 		var cerr *C.struct_PieError
-		return check(C.pie_client_attach_instance(h, cid, &inst, &cerr), cerr)
+		return check(C.pie_client_attach_instance(h, cid, &inst, &cerr), &cerr)
 	})
 	if err != nil {
 		return nil, err
@@ -475,7 +479,7 @@ func (c *Client) TerminateInstance(id string) error {
 	defer C.free(unsafe.Pointer(cid))
 	return c.with(func(h *C.struct_PieClient) error {
 		var cerr *C.struct_PieError
-		return check(C.pie_client_terminate_instance(h, cid, &cerr), cerr)
+		return check(C.pie_client_terminate_instance(h, cid, &cerr), &cerr)
 	})
 }
 
@@ -517,7 +521,7 @@ func (c *Client) ListInstances() ([]InstanceInfo, error) {
 	err := c.with(func(h *C.struct_PieClient) error {
 		var list *C.struct_PieInstanceList
 		var cerr *C.struct_PieError
-		if err := check(C.pie_client_list_instances(h, &list, &cerr), cerr); err != nil {
+		if err := check(C.pie_client_list_instances(h, &list, &cerr), &cerr); err != nil {
 			return err
 		}
 		defer C.pie_instance_list_free(list)
@@ -529,24 +533,24 @@ func (c *Client) ListInstances() ([]InstanceInfo, error) {
 				Username: C.GoString(C.pie_instance_list_username(list, idx)),
 			}
 			var count C.size_t
-			if err := check(C.pie_instance_list_argument_count(list, idx, &count, &cerr), cerr); err != nil {
+			if err := check(C.pie_instance_list_argument_count(list, idx, &count, &cerr), &cerr); err != nil {
 				return err
 			}
 			for a := C.size_t(0); a < count; a++ {
 				info.Arguments = append(info.Arguments, C.GoString(C.pie_instance_list_argument(list, idx, a)))
 			}
 			var status C.enum_PieInstanceStatus
-			if err := check(C.pie_instance_list_status(list, idx, &status, &cerr), cerr); err != nil {
+			if err := check(C.pie_instance_list_status(list, idx, &status, &cerr), &cerr); err != nil {
 				return err
 			}
 			info.Status = InstanceStatus(status)
 			var secs C.uint64_t
-			if err := check(C.pie_instance_list_elapsed_secs(list, idx, &secs, &cerr), cerr); err != nil {
+			if err := check(C.pie_instance_list_elapsed_secs(list, idx, &secs, &cerr), &cerr); err != nil {
 				return err
 			}
 			info.Elapsed = time.Duration(secs) * time.Second
 			var pages C.uint32_t
-			if err := check(C.pie_instance_list_kv_pages_used(list, idx, &pages, &cerr), cerr); err != nil {
+			if err := check(C.pie_instance_list_kv_pages_used(list, idx, &pages, &cerr), &cerr); err != nil {
 				return err
 			}
 			info.KVPagesUsed = uint32(pages)
@@ -650,7 +654,7 @@ func (i *Instance) Send(message string) error {
 	defer C.free(unsafe.Pointer(cmsg))
 	return i.with(func(h *C.struct_PieInstance) error {
 		var cerr *C.struct_PieError
-		return check(C.pie_instance_send(h, cmsg, &cerr), cerr)
+		return check(C.pie_instance_send(h, cmsg, &cerr), &cerr)
 	})
 }
 
@@ -665,7 +669,7 @@ func (i *Instance) UploadBlob(blob []byte, progress ProgressFunc) error {
 		var cerr *C.struct_PieError
 		st := C.pie_go_upload_blob(h, bytesPtr(blob), C.size_t(len(blob)), C.uintptr_t(handle), &cerr)
 		runtime.KeepAlive(blob)
-		return check(st, cerr)
+		return check(st, &cerr)
 	})
 }
 
@@ -673,7 +677,7 @@ func (i *Instance) UploadBlob(blob []byte, progress ProgressFunc) error {
 func (i *Instance) Terminate() error {
 	return i.with(func(h *C.struct_PieInstance) error {
 		var cerr *C.struct_PieError
-		return check(C.pie_instance_terminate(h, &cerr), cerr)
+		return check(C.pie_instance_terminate(h, &cerr), &cerr)
 	})
 }
 
@@ -702,7 +706,7 @@ func (i *Instance) Recv(ctx context.Context) (Event, error) {
 		var ev *C.struct_PieEvent
 		err := i.with(func(h *C.struct_PieInstance) error {
 			var cerr *C.struct_PieError
-			return check(C.pie_instance_recv(h, ms, &ev, &cerr), cerr)
+			return check(C.pie_instance_recv(h, ms, &ev, &cerr), &cerr)
 		})
 		if err == nil {
 			return takeEvent(ev), nil
