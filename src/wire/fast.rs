@@ -73,15 +73,46 @@ impl<'a> Reader<'a> {
 const STREAMING_OUTPUT: &[u8] = b"\x83\xa4type\xb0streaming_output\xabinstance_id";
 const INSTANCE_EVENT: &[u8] = b"\x84\xa4type\xaeinstance_event\xabinstance_id";
 
-/// Decode a canonical `streaming_output` / `instance_event` frame, or `None` to defer to serde.
-pub(super) fn decode_event_frame(frame: &[u8]) -> Option<ServerMessage> {
+/// What an output/event frame carries, with the instance id borrowed from the frame so that
+/// routing it costs no allocation beyond the text itself.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EventFrame<'a> {
+    pub instance_id: &'a str,
+    pub body: EventBody,
+}
+
+/// The payload of an [`EventFrame`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum EventBody {
+    /// A `streaming_output` frame.
+    Output(StreamingOutput),
+    /// An `instance_event` frame: the event code and its message.
+    Event { code: u32, message: String },
+}
+
+impl<'a> Reader<'a> {
+    fn borrowed_str(&mut self) -> Option<&'a str> {
+        let len = match self.byte()? {
+            b @ 0xa0..=0xbf => (b & 0x1f) as usize,
+            0xd9 => self.be(1)? as usize,
+            0xda => self.be(2)? as usize,
+            0xdb => self.be(4)? as usize,
+            _ => return None,
+        };
+        std::str::from_utf8(self.take(len)?).ok()
+    }
+}
+
+/// Decode a canonical `streaming_output` / `instance_event` frame without copying the instance
+/// id, or `None` when the frame is anything else (then use [`super::decode_server`]).
+pub fn decode_event_frame(frame: &[u8]) -> Option<EventFrame<'_>> {
     let mut r = Reader {
         bytes: frame,
         pos: 0,
     };
     if frame.starts_with(STREAMING_OUTPUT) {
         r.pos = STREAMING_OUTPUT.len();
-        let instance_id = r.string()?;
+        let instance_id = r.borrowed_str()?;
         r.expect(b"\xa6output\x81\xa6")?;
         let stream = r.take(6)?;
         let text = r.string()?;
@@ -90,25 +121,41 @@ pub(super) fn decode_event_frame(frame: &[u8]) -> Option<ServerMessage> {
             b"Stderr" => StreamingOutput::Stderr(text),
             _ => return None,
         };
-        Some(ServerMessage::StreamingOutput {
+        Some(EventFrame {
             instance_id,
-            output,
+            body: EventBody::Output(output),
         })
     } else if frame.starts_with(INSTANCE_EVENT) {
         r.pos = INSTANCE_EVENT.len();
-        let instance_id = r.string()?;
+        let instance_id = r.borrowed_str()?;
         r.expect(b"\xa5event")?;
-        let event = r.u32()?;
+        let code = r.u32()?;
         r.expect(b"\xa7message")?;
         let message = r.string()?;
-        Some(ServerMessage::InstanceEvent {
+        Some(EventFrame {
             instance_id,
-            event,
-            message,
+            body: EventBody::Event { code, message },
         })
     } else {
         None
     }
+}
+
+/// [`decode_event_frame`] as an owned [`ServerMessage`].
+pub(super) fn decode_event_message(frame: &[u8]) -> Option<ServerMessage> {
+    let EventFrame { instance_id, body } = decode_event_frame(frame)?;
+    let instance_id = instance_id.to_owned();
+    Some(match body {
+        EventBody::Output(output) => ServerMessage::StreamingOutput {
+            instance_id,
+            output,
+        },
+        EventBody::Event { code, message } => ServerMessage::InstanceEvent {
+            instance_id,
+            event: code,
+            message,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -145,11 +192,11 @@ mod tests {
         ];
         for m in messages {
             let frame = encode_server(&m);
-            assert_eq!(decode_event_frame(&frame).as_ref(), Some(&m));
+            assert_eq!(decode_event_message(&frame).as_ref(), Some(&m));
             assert_eq!(decode_server(&frame).unwrap(), m);
             // Every truncation is either refused by both paths or decoded identically.
             for cut in 0..frame.len().min(200) {
-                let fast = decode_event_frame(&frame[..cut]);
+                let fast = decode_event_message(&frame[..cut]);
                 if fast.is_some() {
                     assert_eq!(fast, serde_decode(&frame[..cut]));
                 }
@@ -167,7 +214,7 @@ mod tests {
         let n = frame.len();
         frame[n - 3] = 0xc4;
         frame.insert(n - 2, 2);
-        assert_eq!(decode_event_frame(&frame), None);
+        assert_eq!(decode_event_message(&frame), None);
         assert!(decode_server(&frame).is_ok());
         // Invalid UTF-8 in the text and an unknown stream name are refused by both.
         let mut bad = encode_server(&ServerMessage::StreamingOutput {
@@ -176,19 +223,19 @@ mod tests {
         });
         let n = bad.len();
         bad[n - 1] = 0xff;
-        assert_eq!(decode_event_frame(&bad), None);
+        assert_eq!(decode_event_message(&bad), None);
         assert!(decode_server(&bad).is_err());
         let odd = String::from_utf8_lossy(&encode_server(&ServerMessage::StreamingOutput {
             instance_id: "i".into(),
             output: StreamingOutput::Stdout("ab".into()),
         }))
         .replace("Stdout", "Stdoux");
-        assert_eq!(decode_event_frame(odd.as_bytes()), None);
+        assert_eq!(decode_event_message(odd.as_bytes()), None);
         assert!(decode_server(odd.as_bytes()).is_err());
         // An event code that does not fit u32.
         let mut big = b"\x84\xa4type\xaeinstance_event\xabinstance_id\xa1i\xa5event".to_vec();
         big.extend_from_slice(b"\xcf\x00\x00\x00\x01\x00\x00\x00\x00\xa7message\xa0");
-        assert_eq!(decode_event_frame(&big), None);
+        assert_eq!(decode_event_message(&big), None);
         assert!(decode_server(&big).is_err());
     }
 }
