@@ -963,7 +963,8 @@ pub unsafe extern "C" fn pie_client_program_exists_async(
 /// NULL) is called as progress(user_data, bytes_sent, bytes_total) each time a 256 KiB chunk has
 /// been handed to the socket, on a libpie runtime thread; it must return quickly and must not
 /// make blocking libpie calls (they fail with PIE_STATUS_BUSY). It is never called after the
-/// upload has finished; the last chunks may go unreported when the server's reply comes first.
+/// upload has finished. A successful upload always ends with a call where bytes_sent ==
+/// bytes_total, before this function returns.
 /// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (not a WebAssembly component:
 /// refused before sending, as the server would drop the connection), PIE_STATUS_SERVER (refused;
 /// the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
