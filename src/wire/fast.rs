@@ -44,15 +44,8 @@ impl<'a> Reader<'a> {
     /// A MessagePack str as an owned String. One spare byte of capacity lets the C layer append
     /// its NUL terminator without reallocating.
     fn string(&mut self) -> Option<String> {
-        let len = match self.byte()? {
-            b @ 0xa0..=0xbf => (b & 0x1f) as usize,
-            0xd9 => self.be(1)? as usize,
-            0xda => self.be(2)? as usize,
-            0xdb => self.be(4)? as usize,
-            _ => return None,
-        };
-        let raw = std::str::from_utf8(self.take(len)?).ok()?;
-        let mut s = String::with_capacity(len + 1);
+        let raw = self.borrowed_str()?;
+        let mut s = String::with_capacity(raw.len() + 1);
         s.push_str(raw);
         Some(s)
     }
