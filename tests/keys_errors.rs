@@ -530,3 +530,32 @@ fn mutated_keys_never_panic() {
     // Some mutations (e.g. in the comment or the PEM whitespace) are harmless; most are not.
     assert!(accepted < 3000, "mutations were not applied");
 }
+
+#[test]
+fn hostile_key_derivation_cost_refused() {
+    // The bcrypt cost is read from the file; an absurd one must be refused before any work.
+    let dir = Dir::new();
+    let path = dir.p("id_costly");
+    run(
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-a", "2049", "-N", "pw", "-f", &path],
+    );
+    let started = std::time::Instant::now();
+    expect_file_err(
+        &path,
+        Some("pw"),
+        &[
+            "bcrypt cost (2049 rounds)",
+            "limit of 2048",
+            "ssh-keygen -p",
+        ],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    // Just under the limit still loads.
+    let ok = dir.p("id_ok");
+    run(
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-a", "64", "-N", "pw", "-f", &ok],
+    );
+    PrivateKey::from_file(&ok, Some("pw")).expect("64 rounds load");
+}

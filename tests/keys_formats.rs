@@ -470,3 +470,28 @@ fn key_is_send_sync_and_debug_hides_secrets() {
     let sigs: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(sigs.windows(2).all(|w| w[0] == w[1]));
 }
+
+#[test]
+fn openssh_ecdsa_with_a_short_scalar() {
+    // About 1 ssh-keygen ECDSA key in 256 has a private scalar whose top byte is zero; OpenSSH
+    // then stores it one byte short. This one was made by ssh-keygen (`_pw`: the same key with
+    // passphrase "pw", via `ssh-keygen -p`).
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
+    let pub_line = std::fs::read_to_string(format!("{data}ecdsa_p256_short_scalar.pub")).unwrap();
+    for (file, pass) in [
+        ("ecdsa_p256_short_scalar", None),
+        ("ecdsa_p256_short_scalar_pw", Some("pw")),
+    ] {
+        let key = PrivateKey::from_file(&format!("{data}{file}"), pass)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(key.algorithm(), KeyAlgorithm::EcdsaP256);
+        assert_eq!(
+            key.public_key_openssh().unwrap().split(' ').nth(1),
+            pub_line.split(' ').nth(1)
+        );
+        assert_signs(&key, &pub_from_openssh(&pub_line));
+    }
+    let wrong = PrivateKey::from_file(&format!("{data}ecdsa_p256_short_scalar_pw"), Some("nope"))
+        .expect_err("wrong passphrase");
+    assert!(wrong.message().contains("wrong passphrase"), "{wrong}");
+}

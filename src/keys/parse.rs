@@ -25,6 +25,13 @@ const OID_SECP256K1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.
 
 const SUPPORTED: &str = "supported: Ed25519, RSA (2048-8192 bits), ECDSA P-256 and P-384";
 const MSG_NEED_PASSPHRASE: &str = "key is encrypted, passphrase required";
+// Key-derivation costs are read from the key file itself, so a hostile file could make loading
+// run for hours or allocate gigabytes. The limits are far above what the tools use by default
+// (ssh-keygen: 16 bcrypt rounds; OpenSSL: 2048 PBKDF2 iterations, scrypt N = 16384, r = 8).
+const MAX_BCRYPT_ROUNDS: u32 = 2048;
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// scrypt needs 128 * N * r bytes: at most 256 MiB.
+const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
 const MSG_WRONG_PASSPHRASE: &str = "wrong passphrase (could not decrypt the key)";
 
 #[derive(Clone, Copy)]
@@ -94,6 +101,7 @@ pub(crate) fn parse(data: &[u8], passphrase: Option<&str>) -> Result<(Secret, St
             let Some(pass) = passphrase else {
                 return Err(key_err(MSG_NEED_PASSPHRASE));
             };
+            check_pkcs8_kdf_cost(&info.encryption_algorithm)?;
             let plain = info.decrypt(pass).map_err(|e| match e {
                 // pkcs5 reports a CBC padding failure as `EncryptFailed` even when decrypting.
                 pkcs8::Error::EncryptedPrivateKey(
@@ -376,6 +384,135 @@ fn ed25519_from_seed(seed: &[u8], public: Option<&[u8]>) -> Result<Secret> {
     Ok(Secret::Ed25519(key))
 }
 
+/// Refuses PKCS#8 encryption parameters whose key derivation would cost more than the limits.
+fn check_pkcs8_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme<'_>) -> Result<()> {
+    let pkcs8::pkcs5::EncryptionScheme::Pbes2(params) = scheme else {
+        return Ok(()); // PBES1 is refused by decrypt() with its own message
+    };
+    if let Some(p) = params.kdf.pbkdf2() {
+        if p.iteration_count > MAX_PBKDF2_ITERATIONS {
+            return Err(key_err(format!(
+                "the key's PBKDF2 cost ({} iterations) is above libpie's limit of \
+                 {MAX_PBKDF2_ITERATIONS}; re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+                p.iteration_count
+            )));
+        }
+    }
+    if let Some(p) = params.kdf.scrypt() {
+        let memory = 128u64
+            .saturating_mul(p.cost_parameter)
+            .saturating_mul(u64::from(p.block_size))
+            .saturating_mul(u64::from(p.parallelization.max(1)));
+        if memory > MAX_SCRYPT_MEMORY {
+            return Err(key_err(format!(
+                "the key's scrypt cost (N = {}, r = {}, p = {}) needs more than libpie's limit of \
+                 {} MiB; re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+                p.cost_parameter,
+                p.block_size,
+                p.parallelization,
+                MAX_SCRYPT_MEMORY >> 20
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// SSH wire format: a u32 big-endian length, then that many bytes.
+fn ssh_field<'a>(buf: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = u32::from_be_bytes(buf.get(..4)?.try_into().ok()?) as usize;
+    let value = buf.get(4..4usize.checked_add(len)?)?;
+    *buf = &buf[4 + len..];
+    Some(value)
+}
+
+/// Reads the decrypted private section of an ECDSA `openssh-key-v1` key: two check integers,
+/// key type, curve, public point, scalar (an mpint: possibly shorter than the field size, or
+/// with a leading zero), comment. `None` when it is not a P-256/P-384 key.
+fn openssh_ecdsa_section(section: &[u8]) -> Result<Option<(Secret, String)>> {
+    let corrupt = || key_err("corrupt or truncated OpenSSH private key");
+    let mut rest = section;
+    let check1 = rest.get(..4).ok_or_else(corrupt)?;
+    let check2 = rest.get(4..8).ok_or_else(corrupt)?;
+    if check1 != check2 {
+        return Err(key_err(MSG_WRONG_PASSPHRASE));
+    }
+    rest = &rest[8..];
+    let (curve, size) = match ssh_field(&mut rest).ok_or_else(corrupt)? {
+        b"ecdsa-sha2-nistp256" => (Curve::P256, 32),
+        b"ecdsa-sha2-nistp384" => (Curve::P384, 48),
+        _ => return Ok(None),
+    };
+    ssh_field(&mut rest).ok_or_else(corrupt)?; // curve name
+    let public = ssh_field(&mut rest).ok_or_else(corrupt)?;
+    let scalar = ssh_field(&mut rest).ok_or_else(corrupt)?;
+    let scalar = &scalar[scalar.iter().position(|&b| b != 0).unwrap_or(scalar.len())..];
+    if scalar.len() > size {
+        return Err(corrupt());
+    }
+    let mut padded = Zeroizing::new(vec![0u8; size]);
+    padded[size - scalar.len()..].copy_from_slice(scalar);
+    let comment = ssh_field(&mut rest).ok_or_else(corrupt)?;
+    let secret = ec_from_scalar(curve, &padded, Some(public))?;
+    Ok(Some((
+        secret,
+        String::from_utf8_lossy(comment).into_owned(),
+    )))
+}
+
+/// An unencrypted ECDSA OpenSSH key read without ssh-key (see `openssh`); `None` if the block
+/// is not one.
+fn openssh_plain_ecdsa(block: &str) -> Result<Option<(Secret, String)>> {
+    use base64::Engine;
+    let body: String = block
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::trim)
+        .collect();
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(body) else {
+        return Ok(None);
+    };
+    let raw = Zeroizing::new(raw);
+    let parse = || -> Option<&[u8]> {
+        let mut rest = raw.strip_prefix(b"openssh-key-v1\0")?;
+        if ssh_field(&mut rest)? != b"none" {
+            return None; // encrypted: handled after decryption
+        }
+        ssh_field(&mut rest)?; // kdf name
+        ssh_field(&mut rest)?; // kdf options
+        rest = rest.get(4..)?; // number of keys
+        ssh_field(&mut rest)?; // public key
+        ssh_field(&mut rest)
+    };
+    match parse() {
+        Some(section) => openssh_ecdsa_section(section),
+        None => Ok(None),
+    }
+}
+
+/// Decrypts an encrypted OpenSSH key with ssh-key's KDF and cipher, then reads it with
+/// `openssh_ecdsa_section`. `None` when that is not possible (an authenticated cipher, whose
+/// tag ssh-key does not expose, or not an ECDSA key).
+fn openssh_encrypted_ecdsa(
+    key: &ssh_key::PrivateKey,
+    pass: &str,
+) -> Result<Option<(Secret, String)>> {
+    let Some(ciphertext) = key.key_data().encrypted() else {
+        return Ok(None);
+    };
+    let Ok((cipher_key, iv)) = key.kdf().derive_key_and_iv(key.cipher(), pass) else {
+        return Ok(None);
+    };
+    let mut plain = Zeroizing::new(ciphertext.to_vec());
+    if key
+        .cipher()
+        .decrypt(&cipher_key, &iv, &mut plain, None)
+        .is_err()
+    {
+        return Ok(None);
+    }
+    openssh_ecdsa_section(&plain)
+}
+
 /// The key type named in an `openssh-key-v1` block's public half (readable without the
 /// passphrase), or `None` when the block is not well-formed enough to tell.
 fn openssh_key_type(block: &str) -> Option<String> {
@@ -388,21 +525,14 @@ fn openssh_key_type(block: &str) -> Option<String> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(body)
         .ok()?;
-    // SSH wire format: a u32 big-endian length, then that many bytes.
-    fn field(buf: &mut &[u8]) -> Option<Vec<u8>> {
-        let len = u32::from_be_bytes(buf.get(..4)?.try_into().ok()?) as usize;
-        let value = buf.get(4..4usize.checked_add(len)?)?.to_vec();
-        *buf = &buf[4 + len..];
-        Some(value)
-    }
     let mut rest = raw.strip_prefix(b"openssh-key-v1\0")?;
     for _ in 0..3 {
-        field(&mut rest)?; // cipher name, kdf name, kdf options
+        ssh_field(&mut rest)?; // cipher name, kdf name, kdf options
     }
     rest = rest.get(4..)?; // number of keys
-    let public = field(&mut rest)?;
-    let name = field(&mut public.as_slice())?;
-    String::from_utf8(name).ok()
+    let mut public = ssh_field(&mut rest)?;
+    let name = ssh_field(&mut public)?;
+    String::from_utf8(name.to_vec()).ok()
 }
 
 /// OpenSSH `openssh-key-v1` private key, possibly bcrypt-encrypted.
@@ -415,7 +545,15 @@ fn openssh(block: &str, passphrase: Option<&str>) -> Result<(Secret, String)> {
             "ECDSA P-521 keys are not supported by the server ({SUPPORTED})"
         )));
     }
-    let key = ssh_key::PrivateKey::from_openssh(block).map_err(|e| match e {
+    // OpenSSH writes an ECDSA scalar whose top byte is zero (1 key in 256) one byte short, which
+    // ssh-key refuses: read such unencrypted keys with our own parser.
+    let parsed = ssh_key::PrivateKey::from_openssh(block);
+    if parsed.is_err() {
+        if let Some(found) = openssh_plain_ecdsa(block)? {
+            return Ok(found);
+        }
+    }
+    let key = parsed.map_err(|e| match e {
         // Raised when the decoded private half does not produce the stored public half.
         ssh_key::Error::Crypto | ssh_key::Error::PublicKey => {
             key_err("corrupt OpenSSH private key: the private key does not match its public key")
@@ -457,11 +595,24 @@ fn openssh(block: &str, passphrase: Option<&str>) -> Result<(Secret, String)> {
         let Some(pass) = passphrase else {
             return Err(key_err(MSG_NEED_PASSPHRASE));
         };
-        key.decrypt(pass).map_err(|e| match e {
+        if let ssh_key::Kdf::Bcrypt { rounds, .. } = key.kdf() {
+            if *rounds > MAX_BCRYPT_ROUNDS {
+                return Err(key_err(format!(
+                    "the key's bcrypt cost ({rounds} rounds) is above libpie's limit of \
+                     {MAX_BCRYPT_ROUNDS}; re-encrypt it with `ssh-keygen -p -a 100 -f KEYFILE`"
+                )));
+            }
+        }
+        match key.decrypt(pass) {
+            Ok(key) => key,
             // Checkint mismatch (CTR/CBC) or authentication failure (GCM/ChaCha20-Poly1305).
-            ssh_key::Error::Crypto => key_err(MSG_WRONG_PASSPHRASE),
-            other => key_err(format!("cannot decrypt OpenSSH key: {other}")),
-        })?
+            Err(ssh_key::Error::Crypto) => return Err(key_err(MSG_WRONG_PASSPHRASE)),
+            // The short-scalar case above, inside an encrypted key.
+            Err(other) => match openssh_encrypted_ecdsa(&key, pass)? {
+                Some(found) => return Ok(found),
+                None => return Err(key_err(format!("cannot decrypt OpenSSH key: {other}"))),
+            },
+        }
     } else {
         key
     };
