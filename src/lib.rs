@@ -5,10 +5,15 @@
 //! (SSH private keys for authentication), `ffi` (the C ABI, whose doc comments become
 //! `include/pie.h`).
 
+pub mod client;
 pub mod error;
+pub mod ffi;
 pub mod keys;
 pub mod wire;
 
+pub use client::{
+    Client, ClientConfig, Instance, InstanceEvent, InstanceInfo, InstanceStatus, ProgressFn,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use keys::{KeyAlgorithm, PrivateKey};
 pub use wire::hash_blob;

@@ -1,0 +1,111 @@
+//! Shared simulator state and the accept loop.
+
+use crate::auth::Auth;
+use crate::faults::{Faults, Garbage};
+use crate::instances::Instances;
+use crate::programs::ProgramStore;
+use crate::registry::RegistryMap;
+use crate::session::{self, Item};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+
+/// Control handle of one open connection.
+pub struct ConnCtl {
+    pub kill: watch::Sender<bool>,
+    pub tx: mpsc::UnboundedSender<Item>,
+}
+
+pub struct Shared {
+    pub auth: Auth,
+    pub programs: ProgramStore,
+    pub instances: Arc<Instances>,
+    pub faults: Arc<Faults>,
+    pub registry: RegistryMap,
+    conns: Mutex<HashMap<u64, ConnCtl>>,
+    next_conn: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(auth: Auth, faults: Arc<Faults>, registry: RegistryMap) -> Shared {
+        Shared {
+            auth,
+            programs: ProgramStore::default(),
+            instances: Arc::new(Instances::default()),
+            faults,
+            registry,
+            conns: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn register_conn(&self, id: u64, ctl: ConnCtl) {
+        self.conns.lock().unwrap().insert(id, ctl);
+    }
+
+    pub fn unregister_conn(&self, id: u64) {
+        self.conns.lock().unwrap().remove(&id);
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.lock().unwrap().len()
+    }
+
+    /// Drop every open connection at once, without Close frames.
+    pub fn kill_connections(&self) {
+        for ctl in self.conns.lock().unwrap().values() {
+            let _ = ctl.kill.send(true);
+        }
+    }
+
+    /// Queue garbage for every open connection (authenticated ones send it).
+    pub fn inject(&self, garbage: &Garbage) {
+        for ctl in self.conns.lock().unwrap().values() {
+            let _ = ctl.tx.send(Item::Garbage(garbage.clone()));
+        }
+    }
+}
+
+/// Accept connections forever. Unlike the real server (Q27) the WebSocket handshake runs in the
+/// connection's own task, so one silent TCP client cannot block everybody else.
+pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAcceptor>) {
+    loop {
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(_) => {
+                // E.g. out of file descriptors: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        // Nagle's algorithm stays on (no TCP_NODELAY), as on the real server: clients must
+        // cope with the delayed-ACK stall of §16, and a benchmark reproduces it.
+        let shared = shared.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                Some(acceptor) => {
+                    let Ok(stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                        session::serve(shared, ws).await;
+                    }
+                }
+                None => {
+                    if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                        session::serve(shared, ws).await;
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,43 @@
+//! Client configuration.
+
+use std::time::Duration;
+
+/// Settings of one client connection. `Default` gives the values documented per field.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// TCP connect + TLS + WebSocket handshake, together. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Per request, from sending to the reply (uploads: no progress for this long, or no final
+    /// reply this long after the last chunk was written). Default 30 s. The server has no
+    /// timeouts of its own and leaves some requests unanswered (PROTOCOL.md §15 Q1, Q8, Q11).
+    pub request_timeout: Duration,
+    /// Launch/attach requests outstanding at once on this connection; others wait in the
+    /// client. Default 1 (PROTOCOL.md §16: pipelined launches can deadlock the server).
+    /// 0 = unlimited.
+    pub max_launches_in_flight: usize,
+    /// Queued event payload (text/blob bytes) per instance before non-terminal events are
+    /// dropped and an `Overflow` marker is queued instead. Default 64 MiB. 0 = unlimited.
+    pub instance_queue_limit_bytes: usize,
+    /// Re-arm TCP_QUICKACK before every socket read (Linux; ignored elsewhere). The server
+    /// leaves Nagle on, so without this a second small frame waits ~40 ms for our delayed ACK
+    /// (PROTOCOL.md §16). Default true.
+    pub tcp_quickack: bool,
+    /// TCP_NODELAY on the client socket (our own small requests go out at once). Default true.
+    pub tcp_nodelay: bool,
+    /// PEM certificates trusted for `wss://` in addition to the webpki (Mozilla) roots.
+    pub extra_root_certs_pem: Vec<Vec<u8>>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_launches_in_flight: 1,
+            instance_queue_limit_bytes: 64 << 20,
+            tcp_quickack: true,
+            tcp_nodelay: true,
+            extra_root_certs_pem: Vec::new(),
+        }
+    }
+}

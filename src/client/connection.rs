@@ -1,0 +1,609 @@
+//! The connection's two tasks and the state they share with the API.
+//!
+//! * The **writer** owns the WebSocket sink and is fed by a bounded channel. It writes what is
+//!   queued, flushes when the channel runs dry (so pipelined requests share syscalls), and only
+//!   then acknowledges frames that asked for it (upload progress: "handed to the socket").
+//! * The **reader** owns the WebSocket stream. It decodes every binary frame, completes pending
+//!   requests by corr_id and routes instance output by instance id into per-instance queues.
+//!   It never waits on a consumer. Its routing table is its own (no lock): queues are created
+//!   by the reader itself when it processes a successful launch/attach result, before it reads
+//!   the next frame, so no event of a new instance can be missed (PROTOCOL.md §13).
+//!
+//! When the connection ends (server Close, EOF, error, or `close()`/drop of the client), the
+//! reader fails every pending call and ends every queue with one reason, then publishes it.
+
+use super::events::{EventQueue, InstanceEvent};
+use super::pending::{Expect, PendingMap, Reply};
+use super::transport::Ws;
+use crate::error::{Error, ErrorKind};
+use crate::wire::{self, ServerMessage, StreamingOutput};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::task::AbortHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long `close()` (and dropping the client) waits for the server's Close / TCP end.
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Frames the writer channel holds. Uploads additionally keep at most two chunks in flight,
+/// so this bounds queued small requests, not memory for uploads.
+pub(crate) const WRITER_CAPACITY: usize = 256;
+
+pub(crate) enum WriterCmd {
+    /// One encoded message; `ack` fires once it was written and flushed to the socket.
+    Frame {
+        data: Vec<u8>,
+        ack: Option<oneshot::Sender<()>>,
+    },
+    /// Send a WebSocket Close, then give the server `CLOSE_WAIT` before forcing the end.
+    Close,
+}
+
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub routes: AtomicUsize,
+    pub blob_assemblies: AtomicUsize,
+    pub undecodable_frames: AtomicU64,
+    pub ignored_frames: AtomicU64,
+    pub stray_replies: AtomicU64,
+    pub unrouted_events: AtomicU64,
+    pub dropped_blobs: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub pending: PendingMap,
+    pub writer: mpsc::Sender<WriterCmd>,
+    /// Tells the reader to stop and clean up (close timeout, client dropped, writer failed).
+    pub shutdown: Notify,
+    /// Why the connection ended; the first writer wins (`close()` sets ClientClosed first).
+    pub end: OnceLock<Error>,
+    /// `Some(reason)` once the reader has cleaned up.
+    pub ended: watch::Sender<Option<Error>>,
+    pub closing: AtomicBool,
+    /// Ids of dropped `Instance`s, for the reader to forget.
+    pub forget: mpsc::UnboundedSender<String>,
+    pub writer_abort: Mutex<Option<AbortHandle>>,
+    pub queue_limit: usize,
+    pub stats: Stats,
+}
+
+impl Shared {
+    /// The error for calls made after the connection ended (or while it is ending).
+    pub(crate) fn end_error(&self) -> Error {
+        match self.end.get() {
+            Some(e) => e.clone(),
+            None => Error::new(ErrorKind::ConnectionClosed, "the connection has ended"),
+        }
+    }
+
+    /// Queue a frame for the writer. Fails once the connection has ended.
+    pub(crate) async fn send_frame(
+        &self,
+        data: Vec<u8>,
+        ack: Option<oneshot::Sender<()>>,
+    ) -> Result<(), Error> {
+        if self.end.get().is_some() {
+            return Err(self.end_error());
+        }
+        self.writer
+            .send(WriterCmd::Frame { data, ack })
+            .await
+            .map_err(|_| self.end_error())
+    }
+}
+
+/// Lowercase hyphenated form of an instance id as the server prints it (§16: the server
+/// accepts upper case, missing hyphens, `urn:uuid:` and braces on input). Anything that is
+/// not a UUID is only lowercased (the server will refuse it anyway).
+pub(crate) fn normalize_id(id: &str) -> String {
+    let t = id.trim();
+    let t = if t.len() >= 9 && t[..9].eq_ignore_ascii_case("urn:uuid:") {
+        &t[9..]
+    } else {
+        t
+    };
+    let t = t
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .unwrap_or(t);
+    let hex: String = t.chars().filter(|c| *c != '-').collect();
+    if hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        let h = hex.to_ascii_lowercase();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    } else {
+        t.to_ascii_lowercase()
+    }
+}
+
+/// Fast path for ids in events: the server always sends the canonical form.
+fn route_key(id: &str) -> Cow<'_, str> {
+    let canonical = id.len() == 36
+        && id
+            .bytes()
+            .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if canonical {
+        Cow::Borrowed(id)
+    } else {
+        Cow::Owned(normalize_id(id))
+    }
+}
+
+pub(crate) async fn writer_task(
+    mut sink: SplitSink<Ws, Message>,
+    mut rx: mpsc::Receiver<WriterCmd>,
+    shared: Arc<Shared>,
+) {
+    let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
+    let fail = |shared: &Shared, e: &dyn std::fmt::Display| {
+        let _ = shared.end.set(Error::new(
+            ErrorKind::ConnectionClosed,
+            format!("connection lost while writing: {e}"),
+        ));
+        shared.shutdown.notify_one();
+    };
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut batched = 0;
+        let mut close = false;
+        while let Some(cmd) = next.take() {
+            match cmd {
+                WriterCmd::Frame { data, ack } => {
+                    if let Err(e) = sink.feed(Message::Binary(data)).await {
+                        fail(&shared, &e);
+                        return;
+                    }
+                    if let Some(a) = ack {
+                        acks.push(a);
+                    }
+                }
+                WriterCmd::Close => {
+                    close = true;
+                    break;
+                }
+            }
+            batched += 1;
+            // Bound the batch so acks (upload progress) are not held back indefinitely.
+            if batched < 64 {
+                next = rx.try_recv().ok();
+            }
+        }
+        if let Err(e) = sink.flush().await {
+            fail(&shared, &e);
+            return;
+        }
+        for a in acks.drain(..) {
+            let _ = a.send(());
+        }
+        if close {
+            // Errors are irrelevant here: we are ending the connection either way.
+            let _ = sink.send(Message::Close(None)).await;
+            tokio::time::sleep(CLOSE_WAIT).await;
+            shared.shutdown.notify_one();
+            return;
+        }
+    }
+}
+
+/// An in-progress blob download (§7.7). Memory grows with the chunks received, never with the
+/// announced `total_chunks` (which a server could inflate).
+struct Assembly {
+    total: u64,
+    next: u64,
+    data: Vec<u8>,
+}
+
+struct Reader {
+    shared: Arc<Shared>,
+    routes: HashMap<String, Arc<EventQueue>>,
+    /// Keyed by (instance id, blob hash).
+    blobs: HashMap<(String, String), Assembly>,
+}
+
+impl Reader {
+    fn handle(&mut self, msg: ServerMessage) {
+        match msg {
+            ServerMessage::Response {
+                corr_id,
+                successful,
+                result,
+            } => self.deliver(corr_id, Incoming::Response { successful, result }),
+            // Never sent by the real server; the reference clients treat it as a successful
+            // response carrying the challenge (§7.8).
+            ServerMessage::Challenge { corr_id, challenge } => self.deliver(
+                corr_id,
+                Incoming::Response {
+                    successful: true,
+                    result: challenge,
+                },
+            ),
+            ServerMessage::InstanceLaunchResult {
+                corr_id,
+                successful,
+                message,
+            } => self.deliver(
+                corr_id,
+                Incoming::Launch {
+                    successful,
+                    message,
+                },
+            ),
+            ServerMessage::InstanceAttachResult {
+                corr_id,
+                successful,
+                message,
+            } => self.deliver(
+                corr_id,
+                Incoming::Attach {
+                    successful,
+                    message,
+                },
+            ),
+            ServerMessage::LiveInstances { corr_id, instances } => {
+                self.deliver(corr_id, Incoming::List(instances))
+            }
+            ServerMessage::InstanceEvent {
+                instance_id,
+                event,
+                message,
+            } => self.route(&instance_id, InstanceEvent::from_code(event, message)),
+            ServerMessage::StreamingOutput {
+                instance_id,
+                output,
+            } => {
+                let ev = match output {
+                    StreamingOutput::Stdout(s) => InstanceEvent::Stdout(s),
+                    StreamingOutput::Stderr(s) => InstanceEvent::Stderr(s),
+                };
+                self.route(&instance_id, ev)
+            }
+            ServerMessage::DownloadBlob {
+                instance_id,
+                blob_hash,
+                chunk_index,
+                total_chunks,
+                chunk_data,
+                ..
+            } => self.blob_chunk(
+                &instance_id,
+                blob_hash,
+                chunk_index,
+                total_chunks,
+                chunk_data,
+            ),
+            // Never sent by this server version (Q3); nothing to do with it.
+            ServerMessage::ServerEvent { .. } => {
+                self.shared
+                    .stats
+                    .ignored_frames
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn deliver(&mut self, corr_id: u32, incoming: Incoming) {
+        let Some(pending) = self.shared.pending.take(corr_id) else {
+            // Timed out, cancelled, or a stray extra reply (Q7): ignore.
+            self.shared
+                .stats
+                .stray_replies
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let reply = match (&pending.expect, incoming) {
+            (Expect::Response, Incoming::Response { successful, result }) => {
+                Ok(Reply::Response { successful, result })
+            }
+            (
+                Expect::Launch { detached },
+                Incoming::Launch {
+                    successful,
+                    message,
+                },
+            ) => {
+                let id = normalize_id(&message);
+                let queue = (successful && !detached).then(|| self.add_route(&id));
+                Ok(Reply::Instance {
+                    successful,
+                    message,
+                    id,
+                    queue,
+                })
+            }
+            (
+                Expect::Attach { id },
+                Incoming::Attach {
+                    successful,
+                    message,
+                },
+            ) => {
+                let queue = successful.then(|| self.add_route(id));
+                Ok(Reply::Instance {
+                    successful,
+                    message,
+                    id: id.clone(),
+                    queue,
+                })
+            }
+            (Expect::List, Incoming::List(list)) => Ok(Reply::List(list)),
+            (expect, got) => Err(Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "the server answered request {corr_id} with '{}' where '{}' was expected",
+                    got.wire_name(),
+                    expect.wire_name()
+                ),
+            )),
+        };
+        if let Err(Ok(Reply::Instance {
+            id, queue: Some(q), ..
+        })) = pending.tx.send(reply)
+        {
+            // The caller gave up in the meantime: nobody will read this instance here.
+            q.abandon();
+            self.forget(&id);
+        }
+    }
+
+    fn add_route(&mut self, id: &str) -> Arc<EventQueue> {
+        let q = EventQueue::new(self.shared.queue_limit);
+        if let Some(old) = self.routes.insert(id.to_string(), q.clone()) {
+            // Re-attached on this connection (the old handle was dropped or its stream ended).
+            old.end(Error::new(
+                ErrorKind::StreamEnded,
+                "the instance was attached again; this handle no longer receives events",
+            ));
+        }
+        self.drop_assemblies(id);
+        q
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.routes.remove(id);
+        self.drop_assemblies(id);
+    }
+
+    fn drop_assemblies(&mut self, id: &str) {
+        if !self.blobs.is_empty() {
+            self.blobs.retain(|(i, _), _| i != id);
+        }
+    }
+
+    fn route(&mut self, instance_id: &str, ev: InstanceEvent) {
+        let key = route_key(instance_id);
+        let Some(q) = self.routes.get(key.as_ref()) else {
+            self.shared
+                .stats
+                .unrouted_events
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if q.is_abandoned() {
+            let key = key.into_owned();
+            self.forget(&key);
+            return;
+        }
+        let terminal = ev.is_terminal();
+        q.push(ev);
+        if terminal {
+            // Nothing more comes for this instance on this connection (§7.5): release it.
+            let key = key.into_owned();
+            self.forget(&key);
+        }
+    }
+
+    fn blob_chunk(
+        &mut self,
+        instance_id: &str,
+        hash: String,
+        index: u64,
+        total: u64,
+        data: Vec<u8>,
+    ) {
+        let id = route_key(instance_id).into_owned();
+        let Some(q) = self.routes.get(&id).cloned() else {
+            self.shared
+                .stats
+                .unrouted_events
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let key = (id, hash);
+        let drop_blob = |reader: &mut Reader, key: &(String, String)| {
+            reader.blobs.remove(key);
+            reader
+                .shared
+                .stats
+                .dropped_blobs
+                .fetch_add(1, Ordering::Relaxed);
+        };
+        if total == 0 || index >= total {
+            // Inconsistent chunk: whatever was in progress for this blob cannot complete.
+            drop_blob(self, &key);
+            return;
+        }
+        let complete = if index == 0 {
+            // Chunk 0 always starts (or restarts) a blob.
+            if q.would_overflow(data.len()) {
+                self.blobs.remove(&key);
+                q.push_dropped();
+                return;
+            }
+            if total == 1 {
+                Some(data)
+            } else {
+                self.blobs.insert(
+                    key.clone(),
+                    Assembly {
+                        total,
+                        next: 1,
+                        data,
+                    },
+                );
+                None
+            }
+        } else {
+            let Some(a) = self.blobs.get_mut(&key) else {
+                drop_blob(self, &key);
+                return;
+            };
+            if a.total != total || a.next != index {
+                drop_blob(self, &key);
+                return;
+            }
+            // Beyond the queue limit the blob could not be queued anyway: stop collecting it.
+            if q.would_overflow(a.data.len() + data.len()) {
+                self.blobs.remove(&key);
+                q.push_dropped();
+                return;
+            }
+            a.data.extend_from_slice(&data);
+            a.next += 1;
+            if a.next == a.total {
+                self.blobs.remove(&key).map(|a| a.data)
+            } else {
+                None
+            }
+        };
+        if let Some(blob) = complete {
+            if wire::hash_blob(&blob).eq_ignore_ascii_case(&key.1) {
+                q.push(InstanceEvent::Blob(blob));
+            } else {
+                // Like the reference clients: a blob whose hash does not verify is dropped
+                // silently (counted in the debug stats).
+                self.shared
+                    .stats
+                    .dropped_blobs
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn publish_stats(&self) {
+        let s = &self.shared.stats;
+        s.routes.store(self.routes.len(), Ordering::Relaxed);
+        s.blob_assemblies.store(self.blobs.len(), Ordering::Relaxed);
+    }
+}
+
+enum Incoming {
+    Response { successful: bool, result: String },
+    Launch { successful: bool, message: String },
+    Attach { successful: bool, message: String },
+    List(Vec<wire::InstanceInfo>),
+}
+
+impl Incoming {
+    fn wire_name(&self) -> &'static str {
+        match self {
+            Incoming::Response { .. } => "response",
+            Incoming::Launch { .. } => "instance_launch_result",
+            Incoming::Attach { .. } => "instance_attach_result",
+            Incoming::List(_) => "live_instances",
+        }
+    }
+}
+
+pub(crate) async fn reader_task(
+    mut stream: SplitStream<Ws>,
+    shared: Arc<Shared>,
+    mut forget_rx: mpsc::UnboundedReceiver<String>,
+) {
+    let mut reader = Reader {
+        shared: shared.clone(),
+        routes: HashMap::new(),
+        blobs: HashMap::new(),
+    };
+    let shutdown = shared.shutdown.notified();
+    tokio::pin!(shutdown);
+    let why: Option<String> = loop {
+        let next = tokio::select! {
+            biased;
+            _ = &mut shutdown => break None,
+            next = stream.next() => next,
+        };
+        while let Ok(id) = forget_rx.try_recv() {
+            if reader.routes.get(&id).is_some_and(|q| q.is_abandoned()) {
+                reader.forget(&id);
+            }
+        }
+        match next {
+            Some(Ok(Message::Binary(data))) => match wire::decode_server(&data) {
+                Ok(msg) => reader.handle(msg),
+                Err(_) => {
+                    // Like the server (§1): undecodable frames are skipped; keep working.
+                    shared
+                        .stats
+                        .undecodable_frames
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            Some(Ok(Message::Close(_))) => break Some("the server closed the connection".into()),
+            Some(Ok(_)) => {
+                // Text frames are ignored like the server does; ping/pong are handled by the
+                // WebSocket layer.
+                shared.stats.ignored_frames.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(Err(e)) => break Some(format!("connection lost: {e}")),
+            None => break Some("the connection ended".into()),
+        }
+        reader.publish_stats();
+    };
+    let reason = shared
+        .end
+        .get_or_init(|| {
+            Error::new(
+                ErrorKind::ConnectionClosed,
+                why.unwrap_or_else(|| "the connection was shut down".into()),
+            )
+        })
+        .clone();
+    shared.pending.close_all(reason.clone());
+    for (_, q) in reader.routes.drain() {
+        q.end(reason.clone());
+    }
+    reader.blobs.clear();
+    reader.publish_stats();
+    if let Some(w) = shared
+        .writer_abort
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        w.abort();
+    }
+    shared.ended.send_replace(Some(reason));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_normalisation() {
+        let c = "67e55044-10b1-426f-9247-bb680e5fe0c8";
+        for v in [
+            c,
+            "67E55044-10B1-426F-9247-BB680E5FE0C8",
+            "67e5504410b1426f9247bb680e5fe0c8",
+            "urn:uuid:67e55044-10b1-426f-9247-bb680e5fe0c8",
+            "{67e55044-10b1-426f-9247-bb680e5fe0c8}",
+        ] {
+            assert_eq!(normalize_id(v), c, "{v}");
+            assert_eq!(route_key(v), c);
+        }
+        assert_eq!(normalize_id("Not-A-UUID"), "not-a-uuid");
+    }
+}

@@ -1,0 +1,320 @@
+//! Instance events and the per-instance event queue.
+//!
+//! The queue is filled by the connection's reader task and drained by the user (async `recv`,
+//! non-blocking `try_recv`). The reader never waits on a consumer: the queue is unbounded in
+//! count but bounded in payload bytes; beyond the limit non-terminal events are dropped and an
+//! `Overflow` marker takes their place. One short std mutex per queue: the reader and the
+//! consumers of *one* instance are the only parties touching it, so there is no shared hot lock.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::wire::event_code;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+/// One event of an instance, in server order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceEvent {
+    /// Code 0: a text message the instance sent to its client.
+    Message(String),
+    /// Code 1 (terminal): the program returned; its return value.
+    Completed(String),
+    /// Code 2 (terminal): terminated by `terminate_instance`.
+    Aborted(String),
+    /// Code 3 (terminal): the program failed.
+    Exception(String),
+    /// Code 4 (terminal): killed by the engine (out of memory).
+    ServerError(String),
+    /// Code 5 (terminal): never sent by the January-2026 server.
+    OutOfResources(String),
+    /// A complete binary blob from the instance (reassembled and blake3-verified).
+    Blob(Vec<u8>),
+    /// A piece of the instance's stdout (one write; not necessarily a line).
+    Stdout(String),
+    /// A piece of the instance's stderr.
+    Stderr(String),
+    /// An event code this client does not know (never sent by the January-2026 server). Terminal.
+    Unknown { code: u32, message: String },
+    /// The instance's queue reached `instance_queue_limit_bytes`; `dropped` non-terminal events
+    /// were discarded at this point of the stream. Terminal events are never dropped.
+    Overflow { dropped: u64 },
+}
+
+impl InstanceEvent {
+    /// Whether this event ends the instance's stream (codes 1–5 and unknown codes).
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            InstanceEvent::Completed(_)
+                | InstanceEvent::Aborted(_)
+                | InstanceEvent::Exception(_)
+                | InstanceEvent::ServerError(_)
+                | InstanceEvent::OutOfResources(_)
+                | InstanceEvent::Unknown { .. }
+        )
+    }
+
+    /// The event for an `instance_event` code. Unknown codes are terminal: the server sends
+    /// nothing after a terminal event and any future code would most plausibly be one (§7.5).
+    pub(crate) fn from_code(code: u32, message: String) -> InstanceEvent {
+        match code {
+            event_code::MESSAGE => InstanceEvent::Message(message),
+            event_code::COMPLETED => InstanceEvent::Completed(message),
+            event_code::ABORTED => InstanceEvent::Aborted(message),
+            event_code::EXCEPTION => InstanceEvent::Exception(message),
+            event_code::SERVER_ERROR => InstanceEvent::ServerError(message),
+            event_code::OUT_OF_RESOURCES => InstanceEvent::OutOfResources(message),
+            code => InstanceEvent::Unknown { code, message },
+        }
+    }
+
+    /// Bytes this event counts against the queue limit.
+    fn payload_len(&self) -> usize {
+        match self {
+            InstanceEvent::Message(s)
+            | InstanceEvent::Completed(s)
+            | InstanceEvent::Aborted(s)
+            | InstanceEvent::Exception(s)
+            | InstanceEvent::ServerError(s)
+            | InstanceEvent::OutOfResources(s)
+            | InstanceEvent::Stdout(s)
+            | InstanceEvent::Stderr(s)
+            | InstanceEvent::Unknown { message: s, .. } => s.len(),
+            InstanceEvent::Blob(b) => b.len(),
+            InstanceEvent::Overflow { .. } => 0,
+        }
+    }
+}
+
+pub(crate) type NotifyFn = Arc<dyn Fn() + Send + Sync>;
+
+struct State {
+    events: VecDeque<InstanceEvent>,
+    bytes: usize,
+    /// The terminal event has been handed to a consumer: the stream is over.
+    finished: bool,
+    /// Why no more events will come (connection ended / client closed), once that happened.
+    end: Option<Error>,
+    hook: Option<NotifyFn>,
+}
+
+pub(crate) struct EventQueue {
+    state: Mutex<State>,
+    wake: Notify,
+    limit: usize,
+    /// Set when the user dropped the `Instance`: the reader forgets the route on its next look.
+    abandoned: AtomicBool,
+}
+
+impl EventQueue {
+    pub(crate) fn new(limit_bytes: usize) -> Arc<EventQueue> {
+        Arc::new(EventQueue {
+            state: Mutex::new(State {
+                events: VecDeque::new(),
+                bytes: 0,
+                finished: false,
+                end: None,
+                hook: None,
+            }),
+            wake: Notify::new(),
+            limit: if limit_bytes == 0 {
+                usize::MAX
+            } else {
+                limit_bytes
+            },
+            abandoned: AtomicBool::new(false),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the state inconsistent in a way that
+        // matters more than losing events, so recover from poisoning instead of panicking.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queue an event (reader task). Never blocks on the consumer.
+    pub(crate) fn push(&self, event: InstanceEvent) {
+        let terminal = event.is_terminal();
+        let hook = {
+            let mut st = self.lock();
+            if st.end.is_some() || self.abandoned.load(Ordering::Relaxed) {
+                return;
+            }
+            let len = event.payload_len();
+            if !terminal && st.bytes.saturating_add(len) > self.limit {
+                Self::note_drop(&mut st);
+            } else {
+                st.bytes += len;
+                st.events.push_back(event);
+            }
+            st.hook.clone()
+        };
+        if terminal {
+            self.wake.notify_waiters();
+        }
+        self.wake.notify_one();
+        if let Some(h) = hook {
+            h();
+        }
+    }
+
+    /// Record one dropped event: merge into an `Overflow` marker at the tail, or add one.
+    fn note_drop(st: &mut State) {
+        if let Some(InstanceEvent::Overflow { dropped }) = st.events.back_mut() {
+            *dropped += 1;
+        } else {
+            st.events.push_back(InstanceEvent::Overflow { dropped: 1 });
+        }
+    }
+
+    /// Whether `extra` more payload bytes would exceed the limit (used to cap blob reassembly).
+    pub(crate) fn would_overflow(&self, extra: usize) -> bool {
+        self.lock().bytes.saturating_add(extra) > self.limit
+    }
+
+    /// Count one event as dropped for lack of room (blob reassembly beyond the limit).
+    pub(crate) fn push_dropped(&self) {
+        let hook = {
+            let mut st = self.lock();
+            if st.end.is_some() {
+                return;
+            }
+            Self::note_drop(&mut st);
+            st.hook.clone()
+        };
+        self.wake.notify_one();
+        if let Some(h) = hook {
+            h();
+        }
+    }
+
+    /// No more events will arrive (connection ended or client closed): consumers get the
+    /// queued events first, then `reason`.
+    pub(crate) fn end(&self, reason: Error) {
+        let hook = {
+            let mut st = self.lock();
+            if st.end.is_some() {
+                return;
+            }
+            st.end = Some(reason);
+            st.hook.clone()
+        };
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+        if let Some(h) = hook {
+            h();
+        }
+    }
+
+    pub(crate) fn try_pop(&self) -> Result<Option<InstanceEvent>> {
+        let mut st = self.lock();
+        if let Some(ev) = st.events.pop_front() {
+            st.bytes -= ev.payload_len();
+            if ev.is_terminal() {
+                st.finished = true;
+                // Other consumers waiting on this instance must learn that the stream ended.
+                drop(st);
+                self.wake.notify_waiters();
+            }
+            return Ok(Some(ev));
+        }
+        if st.finished {
+            return Err(Error::new(
+                ErrorKind::StreamEnded,
+                "the instance's event stream has ended (its terminal event was already received)",
+            ));
+        }
+        match &st.end {
+            Some(e) => Err(e.clone()),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn pop(&self) -> Result<InstanceEvent> {
+        loop {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            // Register before looking, so an event queued in between still wakes us.
+            notified.as_mut().enable();
+            if let Some(ev) = self.try_pop()? {
+                return Ok(ev);
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().events.len()
+    }
+
+    pub(crate) fn set_hook(&self, hook: Option<NotifyFn>) {
+        self.lock().hook = hook;
+    }
+
+    /// The owner is gone: free the buffer now; the reader drops the route when it next looks.
+    pub(crate) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Relaxed);
+        let mut st = self.lock();
+        st.events = VecDeque::new();
+        st.bytes = 0;
+        st.hook = None;
+    }
+
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflow_marker_merges_and_terminal_passes() {
+        let q = EventQueue::new(10);
+        q.push(InstanceEvent::Stdout("12345".into()));
+        q.push(InstanceEvent::Stdout("123456".into())); // would exceed 10
+        q.push(InstanceEvent::Stdout("123456".into()));
+        q.push(InstanceEvent::Stdout("12345".into())); // fits exactly
+        q.push(InstanceEvent::Completed("x".repeat(100)));
+        let got: Vec<_> = (0..4).map(|_| q.try_pop().unwrap().unwrap()).collect();
+        assert_eq!(
+            got,
+            vec![
+                InstanceEvent::Stdout("12345".into()),
+                InstanceEvent::Overflow { dropped: 2 },
+                InstanceEvent::Stdout("12345".into()),
+                InstanceEvent::Completed("x".repeat(100)),
+            ]
+        );
+        assert_eq!(q.try_pop().unwrap_err().kind(), ErrorKind::StreamEnded);
+    }
+
+    #[test]
+    fn end_delivers_buffered_first() {
+        let q = EventQueue::new(0);
+        q.push(InstanceEvent::Message("a".into()));
+        q.end(Error::new(ErrorKind::ConnectionClosed, "gone"));
+        q.push(InstanceEvent::Message("late".into()));
+        assert_eq!(
+            q.try_pop().unwrap(),
+            Some(InstanceEvent::Message("a".into()))
+        );
+        assert_eq!(q.try_pop().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+    }
+
+    #[test]
+    fn unknown_codes_are_terminal() {
+        let e = InstanceEvent::from_code(9, "x".into());
+        assert_eq!(
+            e,
+            InstanceEvent::Unknown {
+                code: 9,
+                message: "x".into()
+            }
+        );
+        assert!(e.is_terminal());
+        assert!(!InstanceEvent::from_code(0, String::new()).is_terminal());
+    }
+}

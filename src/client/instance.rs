@@ -1,0 +1,158 @@
+//! The `Instance` handle.
+
+use super::events::{EventQueue, InstanceEvent, NotifyFn};
+use super::{upload, Client, ProgressFn};
+use crate::error::{Error, ErrorKind, Result};
+use crate::wire::{self, ClientMessage};
+use std::sync::Arc;
+
+/// One instance (a launched program) as seen from this connection. `Send + Sync`; all methods
+/// take `&self`, so one handle can serve several threads/tasks.
+///
+/// A detached instance (launched with `detached = true`) has no event stream here: its
+/// `recv`/`try_recv`/`send`/`upload_blob` fail with `ErrorKind::Detached`.
+pub struct Instance {
+    id: String,
+    client: Client,
+    queue: Option<Arc<EventQueue>>,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("id", &self.id)
+            .field("detached", &self.queue.is_none())
+            .finish()
+    }
+}
+
+impl Instance {
+    pub(crate) fn new(client: Client, id: String, queue: Option<Arc<EventQueue>>) -> Instance {
+        Instance { id, client, queue }
+    }
+
+    /// The instance id (lowercase hyphenated UUID).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn is_detached(&self) -> bool {
+        self.queue.is_none()
+    }
+
+    fn detached_error(&self, what: &str) -> Error {
+        Error::new(
+            ErrorKind::Detached,
+            format!(
+                "instance {} was launched detached, so this handle cannot {what}; call \
+                 attach_instance(\"{}\") to get an attached handle",
+                self.id, self.id
+            ),
+        )
+    }
+
+    fn queue(&self, what: &str) -> Result<&EventQueue> {
+        self.queue
+            .as_deref()
+            .ok_or_else(|| self.detached_error(what))
+    }
+
+    /// Send a text message to the instance (`signal_instance`: no reply; the server drops it
+    /// silently unless this connection is attached to the instance).
+    pub async fn send(&self, message: &str) -> Result<()> {
+        self.queue("send messages")?;
+        let client = &self.client;
+        let shared = client.shared();
+        if shared.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(shared.end_error());
+        }
+        let frame = wire::encode_client(&ClientMessage::SignalInstance {
+            instance_id: self.id.clone(),
+            message: message.to_string(),
+        });
+        let t = client.config().request_timeout;
+        match tokio::time::timeout(t, shared.send_frame(frame, None)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("send: the connection did not accept the message within {t:?}"),
+            )),
+        }
+    }
+
+    /// Upload a blob to the instance (§6.10). Note: the January-2026 server stops serving the
+    /// connection after a blob upload completes (Q1).
+    pub async fn upload_blob(&self, blob: &[u8]) -> Result<()> {
+        self.upload_blob_with_progress(blob, None).await
+    }
+
+    pub async fn upload_blob_with_progress(
+        &self,
+        blob: &[u8],
+        progress: Option<&ProgressFn>,
+    ) -> Result<()> {
+        self.queue("upload blobs")?;
+        let shared = self.client.shared();
+        if shared.closing.load(std::sync::atomic::Ordering::SeqCst) || shared.end.get().is_some() {
+            return Err(shared.end_error());
+        }
+        let hash = wire::hash_blob(blob);
+        let (ok, result) = upload::upload(
+            shared,
+            self.client.config().request_timeout,
+            "upload_blob",
+            blob,
+            |corr_id, chunk_index, total_chunks, chunk_data| ClientMessage::UploadBlob {
+                corr_id,
+                instance_id: self.id.clone(),
+                blob_hash: hash.clone(),
+                chunk_index,
+                total_chunks,
+                chunk_data,
+            },
+            progress,
+        )
+        .await?;
+        if !ok {
+            return Err(Error::new(ErrorKind::Server, result));
+        }
+        Ok(())
+    }
+
+    /// The next event, in server order. After the terminal event: `StreamEnded`. When the
+    /// connection ends, buffered events come first, then `ConnectionClosed` (`ClientClosed`
+    /// after `close()`).
+    pub async fn recv(&self) -> Result<InstanceEvent> {
+        self.queue("receive events")?.pop().await
+    }
+
+    /// Like `recv` without waiting: `Ok(None)` when no event is queued yet.
+    pub fn try_recv(&self) -> Result<Option<InstanceEvent>> {
+        self.queue("receive events")?.try_pop()
+    }
+
+    /// Called on the client's reader task each time an event is queued for this instance or its
+    /// stream ends. Must be cheap and must not block (the FFI layer uses it to wake threads / an
+    /// fd). No effect on a detached handle.
+    pub fn set_notify(&self, notify: Option<Arc<dyn Fn() + Send + Sync>>) {
+        if let Some(q) = &self.queue {
+            let hook: Option<NotifyFn> = notify;
+            q.set_hook(hook);
+        }
+    }
+
+    /// Events queued and not yet received.
+    pub fn pending_events(&self) -> usize {
+        self.queue.as_ref().map_or(0, |q| q.len())
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(q) = &self.queue {
+            // Free the buffer now and let the reader forget the route.
+            q.abandon();
+            let _ = self.client.shared().forget.send(self.id.clone());
+        }
+    }
+}

@@ -1,0 +1,563 @@
+//! The async Rust client core: [`Client`] (one WebSocket connection to a Pie server, shared by
+//! any number of tasks) and [`Instance`] (one running program and its event stream).
+//!
+//! See docs/DESIGN.md for the contract and PROTOCOL.md for the protocol. Module map:
+//! `transport` (URL, TCP options, TLS, handshake), `connection` (reader and writer tasks),
+//! `pending` (corr_id correlation), `events` (per-instance queues), `upload` (chunking),
+//! `instance` (the `Instance` handle).
+
+mod config;
+mod connection;
+mod events;
+mod instance;
+mod pending;
+mod transport;
+mod upload;
+
+pub use crate::wire::{InstanceInfo, InstanceStatus};
+pub use config::ClientConfig;
+pub use events::InstanceEvent;
+pub use instance::Instance;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys::PrivateKey;
+use crate::wire::{self, ClientMessage};
+use base64::Engine as _;
+use connection::{Shared, Stats, WriterCmd, CLOSE_WAIT, WRITER_CAPACITY};
+use futures_util::StreamExt;
+use pending::{Expect, PendingGuard, PendingMap, Reply};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Notify, Semaphore, SemaphorePermit};
+
+/// Progress of an upload: (bytes_sent, bytes_total). Called from a runtime task; must not block.
+pub type ProgressFn = dyn Fn(u64, u64) + Send + Sync;
+
+/// `internal_authenticate` waits at least this long: the server delays a refusal by 1–3 s
+/// (§5.3), which must end in an `Auth` error, not a timeout.
+const INTERNAL_AUTH_MIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Counters for tests and diagnostics (not a stable API).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DebugCounts {
+    /// Requests waiting for a reply.
+    pub pending: usize,
+    /// Instances the reader routes events to.
+    pub instances: usize,
+    /// Blob downloads being reassembled.
+    pub blob_assemblies: usize,
+    pub undecodable_frames: u64,
+    pub ignored_frames: u64,
+    pub stray_replies: u64,
+    pub unrouted_events: u64,
+    pub dropped_blobs: u64,
+}
+
+/// A connection to a Pie server. Cheap to clone (all clones share the connection);
+/// `Send + Sync`; any number of requests may be in flight at once.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    shared: Arc<Shared>,
+    config: ClientConfig,
+    launch_slots: Option<Semaphore>,
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        // Last handle gone (clients and instances): end the connection politely but without
+        // waiting. The writer sends Close and forces the end after CLOSE_WAIT.
+        let shared = &self.shared;
+        if !shared.closing.swap(true, Ordering::SeqCst) {
+            let _ = shared.end.set(Error::new(
+                ErrorKind::ClientClosed,
+                "the client was dropped",
+            ));
+            if shared.writer.try_send(WriterCmd::Close).is_err() {
+                shared.shutdown.notify_one();
+            }
+        }
+    }
+}
+
+impl Client {
+    /// Connect with the default configuration.
+    pub async fn connect(url: &str) -> Result<Client> {
+        Client::connect_with(url, ClientConfig::default()).await
+    }
+
+    /// Open the WebSocket (`ws://` or `wss://`) and start the reader and writer tasks on the
+    /// current tokio runtime. Does not authenticate.
+    pub async fn connect_with(url: &str, config: ClientConfig) -> Result<Client> {
+        let ws = match tokio::time::timeout(config.connect_timeout, transport::open(url, &config))
+            .await
+        {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "cannot connect to {url}: no connection within {:?}",
+                        config.connect_timeout
+                    ),
+                ))
+            }
+        };
+        let (sink, stream) = ws.split();
+        let (writer_tx, writer_rx) = mpsc::channel(WRITER_CAPACITY);
+        let (forget_tx, forget_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            pending: PendingMap::new(),
+            writer: writer_tx,
+            shutdown: Notify::new(),
+            end: OnceLock::new(),
+            ended: watch::Sender::new(None),
+            closing: AtomicBool::new(false),
+            forget: forget_tx,
+            writer_abort: Mutex::new(None),
+            queue_limit: config.instance_queue_limit_bytes,
+            stats: Stats::default(),
+        });
+        let writer = tokio::spawn(connection::writer_task(sink, writer_rx, shared.clone()));
+        *shared
+            .writer_abort
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(writer.abort_handle());
+        tokio::spawn(connection::reader_task(stream, shared.clone(), forget_rx));
+        let launch_slots = match config.max_launches_in_flight {
+            0 => None,
+            n => Some(Semaphore::new(n)),
+        };
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                shared,
+                config,
+                launch_slots,
+            }),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    pub(crate) fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Close the connection: send a WebSocket Close, wait up to ~1 s for the server's Close or
+    /// the TCP end, then fail every pending call with `ClientClosed` and end every event stream
+    /// (after their buffered events). Idempotent; never hangs.
+    pub async fn close(&self) -> Result<()> {
+        let shared = self.shared();
+        let mut ended = shared.ended.subscribe();
+        if !shared.closing.swap(true, Ordering::SeqCst) {
+            let _ = shared
+                .end
+                .set(Error::new(ErrorKind::ClientClosed, "the client was closed"));
+            // Queued requests go out first; if the writer cannot take the Close in time the
+            // reader is told to stop below anyway.
+            let queued = tokio::time::timeout(CLOSE_WAIT, shared.writer.send(WriterCmd::Close))
+                .await
+                .is_ok_and(|r| r.is_ok());
+            if !queued {
+                shared.shutdown.notify_one();
+            }
+        }
+        let wait = CLOSE_WAIT + Duration::from_millis(200);
+        if tokio::time::timeout(wait, ended.wait_for(|e| e.is_some()))
+            .await
+            .is_err()
+        {
+            shared.shutdown.notify_one();
+            let _ = tokio::time::timeout(wait, ended.wait_for(|e| e.is_some())).await;
+        }
+        Ok(())
+    }
+
+    /// Whether `close()` was called or the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        let shared = self.shared();
+        shared.closing.load(Ordering::SeqCst) || shared.ended.borrow().is_some()
+    }
+
+    /// Resolves when the connection has ended (and every pending call and stream was failed),
+    /// with the reason.
+    pub async fn closed(&self) -> Error {
+        let shared = self.shared();
+        let mut rx = shared.ended.subscribe();
+        let r = rx.wait_for(|e| e.is_some()).await.map(|e| e.clone());
+        match r {
+            Ok(Some(e)) => e,
+            _ => shared.end_error(),
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        let shared = self.shared();
+        if shared.closing.load(Ordering::SeqCst) || shared.end.get().is_some() {
+            return Err(shared.end_error());
+        }
+        Ok(())
+    }
+
+    /// Send one request and wait for its reply (of the kind `expect`) within `timeout`.
+    async fn request(
+        &self,
+        what: &str,
+        expect: Expect,
+        timeout: Duration,
+        make: impl FnOnce(u32) -> ClientMessage,
+    ) -> Result<Reply> {
+        self.check_open()?;
+        let shared = self.shared();
+        let (id, rx) = shared.pending.register(expect)?;
+        let _guard = PendingGuard {
+            map: &shared.pending,
+            id,
+        };
+        let frame = wire::encode_client(&make(id));
+        let exchange = async {
+            shared.send_frame(frame, None).await?;
+            rx.await.map_err(|_| shared.end_error())?
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("{what}: no reply within {timeout:?}"),
+            )),
+        }
+    }
+
+    async fn request_response(
+        &self,
+        what: &str,
+        timeout: Duration,
+        make: impl FnOnce(u32) -> ClientMessage,
+    ) -> Result<(bool, String)> {
+        match self.request(what, Expect::Response, timeout, make).await? {
+            Reply::Response { successful, result } => Ok((successful, result)),
+            _ => Err(Error::new(
+                ErrorKind::Protocol,
+                format!("{what}: wrong reply type"),
+            )),
+        }
+    }
+
+    /// User authentication (§5.1/§5.2). `key` is needed only when the server has
+    /// authentication enabled and sends a challenge.
+    pub async fn authenticate(&self, username: &str, key: Option<&PrivateKey>) -> Result<()> {
+        let t = self.config().request_timeout;
+        let (ok, result) = self
+            .request_response("identification", t, |corr_id| {
+                ClientMessage::Identification {
+                    corr_id,
+                    username: username.to_string(),
+                }
+            })
+            .await?;
+        if !ok {
+            return Err(Error::new(ErrorKind::Auth, result));
+        }
+        // Auth disabled (recognised only by the exact text, Q2), or already authenticated.
+        if result == wire::TEXT_AUTH_DISABLED || result == "Already authenticated" {
+            return Ok(());
+        }
+        let Some(key) = key else {
+            return Err(Error::new(
+                ErrorKind::Auth,
+                format!(
+                    "the server requires authentication for user '{username}' and sent a \
+                     challenge, but no private key was given (the server will close this \
+                     connection; reconnect and authenticate with a key)"
+                ),
+            ));
+        };
+        let challenge = base64::engine::general_purpose::STANDARD
+            .decode(result.as_bytes())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Protocol,
+                    format!("the server's authentication challenge is not valid base64: {e}"),
+                )
+            })?;
+        if challenge.len() != 48 {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "the server's authentication challenge has {} bytes, expected 48",
+                    challenge.len()
+                ),
+            ));
+        }
+        let signature = key.sign(&challenge)?;
+        let signature = base64::engine::general_purpose::STANDARD.encode(signature);
+        let (ok, result) = self
+            .request_response("signature", t, |corr_id| ClientMessage::Signature {
+                corr_id,
+                signature,
+            })
+            .await?;
+        if !ok {
+            return Err(Error::new(ErrorKind::Auth, result));
+        }
+        Ok(())
+    }
+
+    /// Internal-token authentication (§5.3). A refusal takes the server 1–3 s; the timeout used
+    /// here is at least 5 s whatever `request_timeout` says.
+    pub async fn internal_authenticate(&self, token: &str) -> Result<()> {
+        let t = self.config().request_timeout.max(INTERNAL_AUTH_MIN_TIMEOUT);
+        let (ok, result) = self
+            .request_response("internal_authenticate", t, |corr_id| {
+                ClientMessage::InternalAuthenticate {
+                    corr_id,
+                    token: token.to_string(),
+                }
+            })
+            .await?;
+        if !ok {
+            return Err(Error::new(ErrorKind::Auth, result));
+        }
+        Ok(())
+    }
+
+    /// `query` (§6.2). Unknown subjects get no reply from the server: they end in `Timeout`.
+    pub async fn query(&self, subject: &str, record: &str) -> Result<String> {
+        let t = self.config().request_timeout;
+        let (ok, result) = self
+            .request_response("query", t, |corr_id| ClientMessage::Query {
+                corr_id,
+                subject: subject.to_string(),
+                record: record.to_string(),
+            })
+            .await?;
+        if !ok {
+            return Err(Error::new(ErrorKind::Server, result));
+        }
+        Ok(result)
+    }
+
+    /// Whether the server knows a program with exactly this hash (case-sensitive, §6.2).
+    pub async fn program_exists(&self, hash: &str) -> Result<bool> {
+        Ok(self.query("program_exists", hash).await? == "true")
+    }
+
+    /// Upload a program; returns its hash (blake3, lowercase hex).
+    pub async fn upload_program(&self, program: &[u8]) -> Result<String> {
+        self.upload_program_with_progress(program, None).await
+    }
+
+    /// Upload a program, reporting progress after each chunk is handed to the socket.
+    /// Bytes that do not start with the WebAssembly component preamble are refused here: the
+    /// real server would drop the connection without a reply (Q6).
+    pub async fn upload_program_with_progress(
+        &self,
+        program: &[u8],
+        progress: Option<&ProgressFn>,
+    ) -> Result<String> {
+        if !wire::is_component(program) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "not a WebAssembly component ({} bytes; a component starts with 00 61 73 6d \
+                     0d 00 01 00): the server would close the connection instead of answering",
+                    program.len()
+                ),
+            ));
+        }
+        self.check_open()?;
+        let hash = wire::hash_blob(program);
+        let (ok, result) = upload::upload(
+            self.shared(),
+            self.config().request_timeout,
+            "upload_program",
+            program,
+            |corr_id, chunk_index, total_chunks, chunk_data| ClientMessage::UploadProgram {
+                corr_id,
+                program_hash: hash.clone(),
+                chunk_index,
+                total_chunks,
+                chunk_data,
+            },
+            progress,
+        )
+        .await?;
+        if !ok {
+            return Err(Error::new(ErrorKind::Server, result));
+        }
+        Ok(hash)
+    }
+
+    async fn launch_slot(&self) -> Result<Option<SemaphorePermit<'_>>> {
+        match &self.inner.launch_slots {
+            None => Ok(None),
+            Some(sem) => {
+                let shared = self.shared();
+                let mut ended = shared.ended.subscribe();
+                // Queued launches must not outlive the connection.
+                tokio::select! {
+                    p = sem.acquire() => p.map(Some).map_err(|_| shared.end_error()),
+                    _ = ended.wait_for(|e| e.is_some()) => Err(shared.end_error()),
+                }
+            }
+        }
+    }
+
+    async fn instance_request(
+        &self,
+        what: &str,
+        expect: Expect,
+        make: impl FnOnce(u32) -> ClientMessage,
+    ) -> Result<Instance> {
+        self.check_open()?;
+        let detached = matches!(expect, Expect::Launch { detached: true });
+        let _slot = self.launch_slot().await?;
+        let t = self.config().request_timeout;
+        match self.request(what, expect, t, make).await? {
+            Reply::Instance {
+                successful: true,
+                id,
+                queue,
+                ..
+            } => Ok(Instance::new(
+                self.clone(),
+                id,
+                if detached { None } else { queue },
+            )),
+            Reply::Instance { message, .. } => Err(Error::new(ErrorKind::Server, message)),
+            _ => Err(Error::new(
+                ErrorKind::Protocol,
+                format!("{what}: wrong reply type"),
+            )),
+        }
+    }
+
+    /// Launch an uploaded program (§6.4). A detached instance's handle cannot receive or send;
+    /// call [`Client::attach_instance`] with its id for that.
+    pub async fn launch_instance(
+        &self,
+        hash: &str,
+        args: Vec<String>,
+        detached: bool,
+    ) -> Result<Instance> {
+        self.instance_request("launch_instance", Expect::Launch { detached }, |corr_id| {
+            ClientMessage::LaunchInstance {
+                corr_id,
+                program_hash: hash.to_string(),
+                arguments: args,
+                detached,
+            }
+        })
+        .await
+    }
+
+    /// Launch a program from the registry, e.g. `std/text-completion@0.1.0` (§6.5).
+    pub async fn launch_instance_from_registry(
+        &self,
+        name: &str,
+        args: Vec<String>,
+        detached: bool,
+    ) -> Result<Instance> {
+        self.instance_request(
+            "launch_instance_from_registry",
+            Expect::Launch { detached },
+            |corr_id| ClientMessage::LaunchInstanceFromRegistry {
+                corr_id,
+                inferlet: name.to_string(),
+                arguments: args,
+                detached,
+            },
+        )
+        .await
+    }
+
+    /// Attach to a detached or finished instance (§6.6). Buffered output is replayed first.
+    pub async fn attach_instance(&self, id: &str) -> Result<Instance> {
+        let norm = connection::normalize_id(id);
+        self.instance_request(
+            "attach_instance",
+            Expect::Attach { id: norm.clone() },
+            |corr_id| ClientMessage::AttachInstance {
+                corr_id,
+                instance_id: norm,
+            },
+        )
+        .await
+    }
+
+    /// Instances of this user (all instances for `internal`), §6.7.
+    pub async fn list_instances(&self) -> Result<Vec<InstanceInfo>> {
+        let t = self.config().request_timeout;
+        match self
+            .request("list_instances", Expect::List, t, |corr_id| {
+                ClientMessage::ListInstances { corr_id }
+            })
+            .await?
+        {
+            Reply::List(list) => Ok(list),
+            _ => Err(Error::new(
+                ErrorKind::Protocol,
+                "list_instances: wrong reply type",
+            )),
+        }
+    }
+
+    /// Terminate an instance by id (§6.8). Succeeds for any well-formed UUID.
+    pub async fn terminate_instance(&self, id: &str) -> Result<()> {
+        let t = self.config().request_timeout;
+        let (ok, result) = self
+            .request_response("terminate_instance", t, |corr_id| {
+                ClientMessage::TerminateInstance {
+                    corr_id,
+                    instance_id: id.to_string(),
+                }
+            })
+            .await?;
+        if !ok {
+            return Err(Error::new(ErrorKind::Server, result));
+        }
+        Ok(())
+    }
+
+    /// Application-level ping (§6.1).
+    pub async fn ping(&self) -> Result<()> {
+        let t = self.config().request_timeout;
+        let (ok, result) = self
+            .request_response("ping", t, |corr_id| ClientMessage::Ping { corr_id })
+            .await?;
+        if !ok {
+            return Err(Error::new(ErrorKind::Server, result));
+        }
+        Ok(())
+    }
+
+    /// Internal counters (tests, diagnostics). Not a stable API.
+    #[doc(hidden)]
+    pub fn debug_counts(&self) -> DebugCounts {
+        let s = self.shared();
+        let st = &s.stats;
+        DebugCounts {
+            pending: s.pending.len(),
+            instances: st.routes.load(Ordering::Relaxed),
+            blob_assemblies: st.blob_assemblies.load(Ordering::Relaxed),
+            undecodable_frames: st.undecodable_frames.load(Ordering::Relaxed),
+            ignored_frames: st.ignored_frames.load(Ordering::Relaxed),
+            stray_replies: st.stray_replies.load(Ordering::Relaxed),
+            unrouted_events: st.unrouted_events.load(Ordering::Relaxed),
+            dropped_blobs: st.dropped_blobs.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Test hook: the next corr_id to try (e.g. near `u32::MAX` to exercise wrapping).
+    #[doc(hidden)]
+    pub fn debug_set_next_corr_id(&self, next: u32) {
+        self.shared().pending.set_next(next);
+    }
+}

@@ -1,0 +1,298 @@
+//! Opening the connection: URL parsing, TCP (socket options), TLS for `wss://`, and the
+//! WebSocket handshake.
+//!
+//! Latency note (PROTOCOL.md §16): the server keeps Nagle's algorithm on, so when it writes two
+//! small frames back to back the second waits for our ACK, which Linux delays by ~40 ms.
+//! [`QuickAckTcp`] re-arms `TCP_QUICKACK` before every read (the kernel clears it again on its
+//! own), which makes us acknowledge immediately; TCP_NODELAY does the same for our own writes.
+
+use super::config::ClientConfig;
+use crate::error::{Error, ErrorKind, Result};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::WebSocketStream;
+
+pub(crate) type Ws = WebSocketStream<Transport>;
+
+/// The parts of a `ws://` / `wss://` URL we need.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub tls: bool,
+    /// Host as written (brackets of an IPv6 literal removed).
+    pub host: String,
+    pub port: u16,
+}
+
+fn bad_url(url: &str, why: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!("invalid server URL '{url}': {why}"),
+    )
+}
+
+pub(crate) fn parse_url(url: &str) -> Result<Target> {
+    let (tls, rest) = if let Some(r) = strip_prefix_ci(url, "ws://") {
+        (false, r)
+    } else if let Some(r) = strip_prefix_ci(url, "wss://") {
+        (true, r)
+    } else {
+        return Err(bad_url(
+            url,
+            "expected ws://HOST[:PORT][/PATH] or wss://...",
+        ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Drop user info if present (the server has no HTTP authentication).
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let default_port = if tls { 443 } else { 80 };
+    let (host, port) = if let Some(after) = authority.strip_prefix('[') {
+        let (h, tail) = after
+            .split_once(']')
+            .ok_or_else(|| bad_url(url, "unterminated IPv6 literal"))?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => parse_port(url, p)?,
+            None if tail.is_empty() => default_port,
+            None => return Err(bad_url(url, "garbage after IPv6 literal")),
+        };
+        (h.to_string(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), parse_port(url, p)?),
+            None => (authority.to_string(), default_port),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad_url(url, "missing host"));
+    }
+    Ok(Target { tls, host, port })
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+fn parse_port(url: &str, p: &str) -> Result<u16> {
+    p.parse::<u16>()
+        .map_err(|_| bad_url(url, &format!("bad port '{p}'")))
+}
+
+/// A TCP stream that re-arms TCP_QUICKACK before every read when enabled (see module docs).
+pub(crate) struct QuickAckTcp {
+    inner: TcpStream,
+    quickack: bool,
+}
+
+impl QuickAckTcp {
+    #[cfg(target_os = "linux")]
+    fn arm_quickack(&self) {
+        use std::os::fd::AsRawFd;
+        let one: libc::c_int = 1;
+        // SAFETY: a plain setsockopt on a socket we own, with a pointer to a live c_int and its
+        // size. Failure is harmless (only latency), so the result is ignored.
+        unsafe {
+            libc::setsockopt(
+                self.inner.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_QUICKACK,
+                &one as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn arm_quickack(&self) {}
+}
+
+impl AsyncRead for QuickAckTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.quickack {
+            this.arm_quickack();
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for QuickAckTcp {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, b)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Plain TCP or TLS over TCP.
+pub(crate) enum Transport {
+    Plain(QuickAckTcp),
+    Tls(Box<tokio_rustls::client::TlsStream<QuickAckTcp>>),
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, b),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, b),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+fn conn_err(url: &str, what: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::ConnectionFailed,
+        format!("cannot connect to {url}: {what}"),
+    )
+}
+
+/// rustls client configuration: webpki roots plus the caller's extra PEM certificates.
+pub(crate) fn tls_config(extra_pems: &[Vec<u8>]) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for pem in extra_pems {
+        let mut found = 0;
+        for cert in rustls_pemfile::certs(&mut &pem[..]) {
+            let cert = cert.map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("extra root certificate: bad PEM: {e}"),
+                )
+            })?;
+            roots.add(cert).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("extra root certificate rejected: {e}"),
+                )
+            })?;
+            found += 1;
+        }
+        if found == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "extra root certificate: no 'BEGIN CERTIFICATE' block in the PEM data",
+            ));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// TCP connect, TLS (for wss), WebSocket handshake. The caller applies the connect timeout.
+pub(crate) async fn open(url: &str, config: &ClientConfig) -> Result<Ws> {
+    let target = parse_url(url)?;
+    // Build the TLS config first: bad extra certificates are the caller's error, not the net's.
+    let tls = if target.tls {
+        Some(tls_config(&config.extra_root_certs_pem)?)
+    } else {
+        None
+    };
+    let tcp = TcpStream::connect((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| conn_err(url, e))?;
+    if config.tcp_nodelay {
+        tcp.set_nodelay(true).map_err(|e| conn_err(url, e))?;
+    }
+    let tcp = QuickAckTcp {
+        inner: tcp,
+        quickack: config.tcp_quickack,
+    };
+    let transport = match tls {
+        None => Transport::Plain(tcp),
+        Some(cfg) => {
+            let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+                .map_err(|e| bad_url(url, &format!("host is not a valid TLS name: {e}")))?;
+            let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+            let s = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| conn_err(url, format!("TLS handshake failed: {e}")))?;
+            Transport::Tls(Box::new(s))
+        }
+    };
+    // Library defaults (64 MiB messages, 16 MiB frames) cover every server message, whose
+    // largest regular form is a 256 KiB blob chunk or a long instance list.
+    let ws_config = WebSocketConfig::default();
+    let (ws, _response) =
+        tokio_tungstenite::client_async_with_config(url, transport, Some(ws_config))
+            .await
+            .map_err(|e| conn_err(url, format!("WebSocket handshake failed: {e}")))?;
+    Ok(ws)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let t = parse_url("ws://127.0.0.1:8080").unwrap();
+        assert_eq!((t.tls, t.host.as_str(), t.port), (false, "127.0.0.1", 8080));
+        let t = parse_url("WSS://example.com/path?x").unwrap();
+        assert_eq!((t.tls, t.host.as_str(), t.port), (true, "example.com", 443));
+        let t = parse_url("ws://[::1]:9/").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 9));
+        let t = parse_url("ws://u:p@h").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("h", 80));
+        for bad in ["http://x", "ws://", "ws://h:99999", "ws://[::1", "x"] {
+            assert_eq!(
+                parse_url(bad).unwrap_err().kind(),
+                ErrorKind::InvalidArgument,
+                "{bad}"
+            );
+        }
+    }
+}
