@@ -216,10 +216,11 @@ where
     }
 
     async fn flush(&mut self) {
-        if !self.write_broken && !self.client_closed.load(Ordering::Relaxed) {
-            if self.sink.flush().await.is_err() {
-                self.write_broken = true;
-            }
+        if !self.write_broken
+            && !self.client_closed.load(Ordering::Relaxed)
+            && self.sink.flush().await.is_err()
+        {
+            self.write_broken = true;
         }
     }
 
@@ -255,14 +256,16 @@ where
         if self.write_broken || self.drop_now || self.client_closed.load(Ordering::Relaxed) {
             return;
         }
-        if self.sink.feed(msg).await.is_err() {
+        // One socket write per frame, like the real server: with Nagle on, a small frame
+        // written right behind another waits for the client's ACK (the delayed-ACK stall of
+        // §16), which clients and benchmarks must be able to observe.
+        if self.sink.send(msg).await.is_err() {
             self.write_broken = true;
             return;
         }
         self.frames_sent += 1;
         let limit = self.shared.faults.drop_after_frames.load(Ordering::Relaxed);
         if limit > 0 && self.frames_sent >= limit {
-            let _ = self.sink.flush().await;
             self.drop_now = true;
         }
     }
@@ -519,9 +522,7 @@ where
                 data: Vec::new(),
             });
         }
-        let Some(slot) = self.upload.as_mut() else {
-            return None;
-        };
+        let slot = self.upload.as_mut()?;
         if total != slot.total {
             let text = format!("Chunk count mismatch: expected {}, got {total}", slot.total);
             self.upload = None;
