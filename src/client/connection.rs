@@ -103,7 +103,11 @@ impl Shared {
 /// not a UUID is only lowercased (the server will refuse it anyway).
 pub(crate) fn normalize_id(id: &str) -> String {
     let t = id.trim();
-    let t = if t.len() >= 9 && t[..9].eq_ignore_ascii_case("urn:uuid:") {
+    // `get`, not indexing: byte 9 may fall inside a multi-byte character of a hostile id.
+    let t = if t
+        .get(..9)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:uuid:"))
+    {
         &t[9..]
     } else {
         t
@@ -605,5 +609,11 @@ mod tests {
             assert_eq!(route_key(v), c);
         }
         assert_eq!(normalize_id("Not-A-UUID"), "not-a-uuid");
+        // Found by fuzzing (client_frames): used to panic the reader task.
+        assert_eq!(
+            normalize_id("E\u{e}\0E\u{fffd}\u{fffd}"),
+            "e\u{e}\0e\u{fffd}\u{fffd}"
+        );
+        assert_eq!(route_key("urn:uu\u{20ac}x"), "urn:uu\u{20ac}x");
     }
 }
