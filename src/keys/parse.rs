@@ -94,6 +94,7 @@ pub(crate) fn parse(data: &[u8], passphrase: Option<&str>) -> Result<(Secret, St
             let Some(pass) = passphrase else {
                 return Err(key_err(MSG_NEED_PASSPHRASE));
             };
+            check_pkcs8_kdf_cost(&info.encryption_algorithm)?;
             let plain = info.decrypt(pass).map_err(|e| match e {
                 // pkcs5 reports a CBC padding failure as `EncryptFailed` even when decrypting.
                 pkcs8::Error::EncryptedPrivateKey(
@@ -377,6 +378,45 @@ fn ed25519_from_seed(seed: &[u8], public: Option<&[u8]>) -> Result<Secret> {
 }
 
 /// OpenSSH `openssh-key-v1` private key, possibly bcrypt-encrypted.
+// Key-derivation cost limits. A key file sets its own KDF cost, so without limits a hostile or
+// corrupt file makes loading run for days (bcrypt rounds, PBKDF2 iterations up to 2^32) or
+// allocate terabytes (scrypt N·r) and abort the process. The limits are far above what key tools
+// produce (ssh-keygen: 16 rounds; OpenSSL: 2,048 PBKDF2 iterations, scrypt N = 2^14, r = 8).
+const MAX_BCRYPT_ROUNDS: u32 = 1024;
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// scrypt memory is about 128 · r · (N + p) bytes.
+const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
+
+fn check_pkcs8_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme<'_>) -> Result<()> {
+    use pkcs8::pkcs5::{pbes2::Kdf, EncryptionScheme};
+    let EncryptionScheme::Pbes2(params) = scheme else {
+        // PBES1 is refused by the decryption itself.
+        return Ok(());
+    };
+    match &params.kdf {
+        Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => Err(key_err(format!(
+            "the key asks for {} PBKDF2 iterations; at most {MAX_PBKDF2_ITERATIONS} are accepted",
+            p.iteration_count
+        ))),
+        Kdf::Scrypt(p) => {
+            let r = u64::from(p.block_size);
+            let memory = 128u64.saturating_mul(r).saturating_mul(
+                p.cost_parameter
+                    .saturating_add(u64::from(p.parallelization)),
+            );
+            if memory > MAX_SCRYPT_MEMORY {
+                return Err(key_err(format!(
+                    "the key's scrypt parameters (N = {}, r = {r}, p = {}) need {memory} bytes; at \
+                     most {MAX_SCRYPT_MEMORY} are accepted",
+                    p.cost_parameter, p.parallelization
+                )));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn openssh(block: &str, passphrase: Option<&str>) -> Result<(Secret, String)> {
     use ssh_key::{Algorithm, EcdsaCurve};
     let key = ssh_key::PrivateKey::from_openssh(block).map_err(|e| match e {
@@ -421,6 +461,14 @@ fn openssh(block: &str, passphrase: Option<&str>) -> Result<(Secret, String)> {
         let Some(pass) = passphrase else {
             return Err(key_err(MSG_NEED_PASSPHRASE));
         };
+        if let ssh_key::Kdf::Bcrypt { rounds, .. } = key.kdf() {
+            if *rounds > MAX_BCRYPT_ROUNDS {
+                return Err(key_err(format!(
+                    "the key asks for {rounds} bcrypt KDF rounds; at most {MAX_BCRYPT_ROUNDS} are \
+                     accepted (ssh-keygen uses 16 by default)"
+                )));
+            }
+        }
         key.decrypt(pass).map_err(|e| match e {
             // Checkint mismatch (CTR/CBC) or authentication failure (GCM/ChaCha20-Poly1305).
             ssh_key::Error::Crypto => key_err(MSG_WRONG_PASSPHRASE),
