@@ -199,6 +199,14 @@ impl PieOp {
             ));
         }
         self.wait(None);
+        // The runtime task that completed the operation still holds a strong reference for a
+        // moment after waking us. Wait until it lets go, so that when this was the host's last
+        // libpie object the runtime is dropped here (joining its threads) rather than on a
+        // runtime thread (detached reaper: threads outlive the free, fatal after dlclose).
+        let start = Instant::now();
+        while Arc::strong_count(&self) > 1 && start.elapsed() < Duration::from_secs(1) {
+            std::thread::yield_now();
+        }
         self.take(|v| Some(std::mem::replace(v, OpValue::Taken)))
     }
 
