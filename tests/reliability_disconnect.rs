@@ -276,6 +276,8 @@ fn kill_while_1000_instances_stream() {
     for _ in 0..200 {
         script.push_str("stdout tick\nsleep 100\n");
     }
+    // Never completes by itself, however slow the launches are (e.g. under a sanitizer).
+    script.push_str("forever");
     let hash = program(&sim, &script);
     rt().block_on(async {
         let c = login(&sim, short(10_000)).await;

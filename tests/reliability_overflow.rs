@@ -57,7 +57,10 @@ fn unread_instance_overflows_explicitly_and_does_not_delay_others() {
             within(PROMPT, "echo", fast.recv()).await.0.unwrap(),
             InstanceEvent::Stdout("one".into())
         );
-        assert!(worst < Duration::from_millis(200), "a ping took {worst:?}");
+        assert!(
+            worst < slack(Duration::from_millis(200)),
+            "a ping took {worst:?}"
+        );
 
         // Wait until the flood has completely arrived (its terminal event is queued).
         eventually(Duration::from_secs(5), "flood finished", || {
@@ -136,13 +139,31 @@ fn overflowed_queue_recovers_after_draining() {
             inst.pending_events() == 101
         })
         .await;
-        let mut dropped = 0;
-        while let Some(e) = inst.try_recv().unwrap() {
-            if let InstanceEvent::Overflow { dropped: d } = e {
-                dropped += d;
+        // The first 100 lines, then the marker: nothing before the limit was dropped.
+        for _ in 0..100 {
+            assert_eq!(
+                inst.try_recv().unwrap(),
+                Some(InstanceEvent::Stdout("0123456789".into()))
+            );
+        }
+        // Drain the rest while the flood may still be arriving (the queue has room again, so
+        // later lines can be kept): every one of the 200 is delivered or counted.
+        let (mut kept, mut dropped) = (100u64, 0u64);
+        let start = std::time::Instant::now();
+        while kept + dropped < 200 {
+            assert!(
+                start.elapsed() < slack(PROMPT * 3),
+                "{kept} kept, {dropped} dropped"
+            );
+            match inst.try_recv().unwrap() {
+                Some(InstanceEvent::Overflow { dropped: d }) => dropped += d,
+                Some(InstanceEvent::Stdout(_)) => kept += 1,
+                Some(other) => panic!("unexpected {other:?}"),
+                None => tokio::time::sleep(Duration::from_millis(2)).await,
             }
         }
-        assert_eq!(dropped, 100);
+        assert!(dropped >= 1, "the queue overflowed");
+        assert_eq!(inst.try_recv().unwrap(), None);
         inst.send("after drain").await.unwrap();
         assert_eq!(
             within(PROMPT, "after drain", inst.recv()).await.0.unwrap(),

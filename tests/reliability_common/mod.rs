@@ -32,6 +32,16 @@ pub fn short(request_ms: u64) -> ClientConfig {
     }
 }
 
+/// A latency bound, multiplied by `PIE_TIME_SCALE` (scripts/tsan.sh sets it: everything runs
+/// several times slower under a sanitizer).
+pub fn slack(base: Duration) -> Duration {
+    let scale: u32 = std::env::var("PIE_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    base * scale.max(1)
+}
+
 /// Connected and identified (authentication is off in the simulator).
 pub async fn login(sim: &Simulator, config: ClientConfig) -> Client {
     let c = Client::connect_with(&sim.url(), config)
