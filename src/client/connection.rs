@@ -545,7 +545,18 @@ pub(crate) async fn reader_task(
         }
         match next {
             Some(Ok(Message::Binary(data))) => match wire::decode_server(&data) {
-                Ok(msg) => reader.handle(msg),
+                Ok(msg) => {
+                    // A bug triggered by some frame must not leave every caller hanging: end the
+                    // connection (pending calls fail, streams end) instead of losing the task.
+                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        reader.handle(msg)
+                    }));
+                    if handled.is_err() {
+                        break Some(
+                            "internal error while handling a server frame (a libpie bug)".into(),
+                        );
+                    }
+                }
                 Err(_) => {
                     // Like the server (§1): undecodable frames are skipped; keep working.
                     shared
