@@ -2,10 +2,13 @@
  * libpie - C client library for the Pie programmable LLM serving system.
  *
  * OVERVIEW
- *   Connect with pie_client_connect, optionally authenticate, upload a program
+ *   Connect with pie_client_connect, then authenticate first (the server accepts nothing
+ *   else before: pie_client_authenticate, with a NULL key when the server has authentication
+ *   disabled, or pie_client_internal_authenticate). Upload a program
  *   (pie_client_upload_program) or use a registry inferlet, launch instances and receive
  *   their events. Every network call exists in a blocking form (bounded by the client's
- *   request timeout) and an `_async` form returning a PieOp.
+ *   request timeout) and an `_async` form returning a PieOp (pie_op_poll, pie_op_wait,
+ *   pie_op_set_callback, pie_op_cancel, pie_op_take_*).
  *
  * ERRORS
  *   Fallible functions return a PieStatus (PIE_STATUS_OK = 0; the numbers are stable). The
@@ -33,6 +36,10 @@
  *   threads, started by the first connect and stopped when the last client, instance and
  *   operation have been freed: after that call returns, no libpie thread is left. Each
  *   client that uses callbacks also has one callback thread ("pie-callbacks").
+ *   Blocking calls are refused with PIE_STATUS_BUSY on threads that run a tokio runtime
+ *   (libpie's own, e.g. inside an upload progress callback, or the host's): use the
+ *   `_async` forms there. Host callbacks must return normally (no longjmp or C++ exception
+ *   through libpie).
  *
  * EVENT DELIVERY (chosen per instance)
  *   1. Polling: pie_instance_recv(instance, timeout_ms, &event, &err) with 0 = do not wait,
@@ -408,9 +415,9 @@ enum PieStatus pie_connect_options_set_max_launches_in_flight(struct PieConnectO
                                                               struct PieError **out_err);
 
 /*
- Sets the per-instance bound on queued event payload bytes (default 64 MiB). When it is
- reached, non-terminal events are discarded and an PIE_EVENT_KIND_OVERFLOW event tells how
- many. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (0).
+ Sets the per-instance bound on queued event payload bytes (default 64 MiB; 0 = unlimited).
+ When it is reached, non-terminal events are discarded and a PIE_EVENT_KIND_OVERFLOW event
+ tells how many. Errors: PIE_STATUS_NULL_POINTER.
  */
 enum PieStatus pie_connect_options_set_instance_queue_limit_bytes(struct PieConnectOptions *options,
                                                                   uint64_t limit_bytes,
@@ -459,8 +466,8 @@ enum PieStatus pie_client_connect_async(const char *url,
                                         struct PieError **out_err);
 
 /*
- Closes the connection: sends a WebSocket close and waits (at most the request timeout) for
- the server. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
+ Closes the connection: sends a WebSocket close and waits (about 1 s at most) for the
+ server's. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
  event stream ends (pie_instance_recv returns PIE_STATUS_CLIENT_CLOSED after queued events;
  event callbacks get their final call with PIE_STATUS_CLIENT_CLOSED); the connection callback
  is called with PIE_STATUS_CLIENT_CLOSED. The handle stays valid (calls on it fail with
@@ -603,11 +610,13 @@ enum PieStatus pie_client_program_exists_async(const struct PieClient *client,
 /*
  Uploads a program (a WebAssembly component, `len` bytes, copied) and writes its hash, 64 hex
  digits and a NUL, into `out_hash` (at least PIE_HASH_BUFFER_SIZE bytes). `progress` (may be
- NULL) is called as progress(user_data, bytes_sent, bytes_total) on a libpie runtime thread;
- it must return quickly and must not make blocking libpie calls (they fail with
- PIE_STATUS_BUSY). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_SERVER (refused, e.g. not a
- component; the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED,
- PIE_STATUS_CLIENT_CLOSED.
+ NULL) is called as progress(user_data, bytes_sent, bytes_total) each time a 256 KiB chunk has
+ been handed to the socket, on a libpie runtime thread; it must return quickly and must not
+ make blocking libpie calls (they fail with PIE_STATUS_BUSY). It is never called after the
+ upload has finished; the last chunks may go unreported when the server's reply comes first.
+ Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (not a WebAssembly component:
+ refused before sending, as the server would drop the connection), PIE_STATUS_SERVER (refused;
+ the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
  */
 enum PieStatus pie_client_upload_program(const struct PieClient *client,
                                          const uint8_t *data,
@@ -722,8 +731,9 @@ enum PieStatus pie_client_list_instances_async(const struct PieClient *client,
 
 /*
  Asks the server to terminate the instance `id` (its attached client then gets an ABORTED
- event). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (no such
- instance), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+ event). The server reports success for any well-formed UUID, whether or not such an instance
+ exists. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (`id` is
+ not a UUID), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
  */
 enum PieStatus pie_client_terminate_instance(const struct PieClient *client,
                                              const char *id,
@@ -881,7 +891,9 @@ enum PieStatus pie_instance_recv_async(const struct PieInstance *instance,
  pie_instance_set_callback or the instance is freed. Events already queued are delivered too.
  A callback may call any libpie function, including pie_instance_free on this instance or
  pie_client_free on its client (both deferred until the callback returns). pie_instance_recv
- then returns PIE_STATUS_BUSY until the stream has ended. Errors: PIE_STATUS_NULL_POINTER
+ then returns PIE_STATUS_BUSY until the stream has ended (finish or cancel pending
+ pie_instance_recv_async operations first: an event they take is not passed to the callback).
+ Errors: PIE_STATUS_NULL_POINTER
  (`instance`, `callback`), PIE_STATUS_DETACHED, PIE_STATUS_IO.
  */
 enum PieStatus pie_instance_set_callback(const struct PieInstance *instance,
@@ -999,15 +1011,17 @@ void pie_key_free(struct PieKey *key);
 enum PieStatus pie_op_poll(const struct PieOp *op);
 
 /*
- Waits until the operation finishes or `timeout_ms` elapses (-1 waits forever, 0 does not
- wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
+ Waits until the operation finishes or `timeout_ms` elapses (-1, or any negative value, waits
+ forever; 0 does not wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
  Must not be called from an upload progress callback (PIE_STATUS_BUSY).
  */
-enum PieStatus pie_op_wait(const struct PieOp *op, int32_t timeout_ms);
+enum PieStatus pie_op_wait(const struct PieOp *op,
+                           int32_t timeout_ms);
 
 /*
  Registers `callback(user_data, op, status)`, called once when the operation finishes (at once,
- if it already has), on the client's callback thread; `op` is the same handle the host holds,
+ if it already has), on the client's callback thread (for pie_client_connect_async: the thread
+ that becomes the new client's callback thread); `op` is the same handle the host holds,
  valid during the call even if the host frees it there. Then `drop(user_data)` runs once (also
  when the callback is replaced or the op is freed without it ever being called). The callback
  may call any libpie function, including pie_op_take_* and pie_op_free on this op.

@@ -4,6 +4,7 @@
 //! `PIE_C_TEST_WRAPPER="valgrind --error-exitcode=99 ..."` runs every program under a wrapper;
 //! `PIE_C_TEST_ASAN=1` builds them with AddressSanitizer.
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -15,29 +16,33 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// target/<profile>: the test executable lives in target/<profile>/deps.
-fn profile_dir() -> PathBuf {
+/// The cdylib cargo built for this test run: target/<profile>/deps/libpie.so, next to the test
+/// executable (cargo only copies it up to target/<profile>/ for `cargo build`, so that copy may
+/// be stale).
+fn cdylib() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<exe>")
-        .to_path_buf()
+    let deps = exe.parent().expect("target/<profile>/deps");
+    let here = deps.join("libpie.so");
+    if here.exists() {
+        return here;
+    }
+    deps.parent().expect("target/<profile>").join("libpie.so")
 }
 
 /// Everything the C programs need, prepared once per test binary run.
 struct Fixture {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
 }
 
 impl Fixture {
     fn bin_dir(&self) -> PathBuf {
-        self.dir.path().join("bin")
+        self.dir.join("bin")
     }
     fn programs_dir(&self) -> PathBuf {
-        self.dir.path().join("programs")
+        self.dir.join("programs")
     }
     fn key_path(&self) -> PathBuf {
-        self.dir.path().join("id_ed25519")
+        self.dir.join("id_ed25519")
     }
 }
 
@@ -61,13 +66,31 @@ const PROGRAMS: &[(&str, &str)] = &[
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
+        // A fixed place in the target directory, rebuilt on every run: a static is never
+        // dropped, so a temporary directory would be left behind in /tmp each time.
+        let dir = cdylib()
+            .parent()
+            .expect("deps directory")
+            .join(format!("c-tests-{}", std::process::id()));
+        for stale in std::fs::read_dir(dir.parent().unwrap())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            // Left by earlier runs; a directory whose process still runs is in use.
+            let name = stale.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("c-tests-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(stale.path());
+                }
+            }
+        }
         let fx = Fixture { dir };
         std::fs::create_dir_all(fx.bin_dir()).unwrap();
         std::fs::create_dir_all(fx.programs_dir()).unwrap();
 
         // The library under its SONAME, plus the link-time name.
-        let so = profile_dir().join("libpie.so");
+        let so = cdylib();
         assert!(
             so.exists(),
             "{} not found: cargo builds the cdylib for tests",
@@ -88,6 +111,9 @@ fn fixture() -> &'static Fixture {
             script_program(&ticker),
         )
         .unwrap();
+        // 1 MiB of comment: a program of several upload chunks.
+        let big = format!("# {}\ncomplete big", "x".repeat(1 << 20));
+        std::fs::write(fx.programs_dir().join("big.wasm"), script_program(&big)).unwrap();
         let mut flood = String::new();
         for i in 0..200 {
             flood.push_str(&format!("stdout line {i:04} of the flood\n"));
@@ -95,12 +121,21 @@ fn fixture() -> &'static Fixture {
         flood.push_str("complete flooded");
         std::fs::write(fx.programs_dir().join("flood.wasm"), script_program(&flood)).unwrap();
 
-        let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "c-test", "-f"])
-            .arg(fx.key_path())
-            .status()
-            .expect("ssh-keygen runs");
-        assert!(status.success(), "ssh-keygen failed");
+        // An OpenSSH Ed25519 key pair from a fixed seed (no ssh-keygen needed on CI).
+        let key =
+            ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[7u8; 32]));
+        let private = key
+            .to_openssh(ssh_key::LineEnding::LF)
+            .expect("encode private key");
+        std::fs::write(fx.key_path(), private.as_bytes()).unwrap();
+        let encrypted = key
+            .encrypt(&mut rand::thread_rng(), "secret")
+            .expect("encrypt key")
+            .to_openssh(ssh_key::LineEnding::LF)
+            .expect("encode encrypted key");
+        std::fs::write(fx.dir.join("id_ed25519_enc"), encrypted.as_bytes()).unwrap();
+        let public = key.public_key().to_openssh().expect("encode public key");
+        std::fs::write(fx.key_path().with_extension("pub"), public).unwrap();
         fx
     })
 }
@@ -137,14 +172,22 @@ fn build(name: &str) -> PathBuf {
 }
 
 fn auth_sim(pubkey: &str) -> Simulator {
-    let mut cfg = SimConfig::default();
-    cfg.auth_enabled = true;
-    cfg.users = vec![("carol".into(), vec![pubkey.to_string()])];
+    let cfg = SimConfig {
+        auth_enabled: true,
+        users: vec![("carol".into(), vec![pubkey.to_string()])],
+        ..SimConfig::default()
+    };
     Simulator::start(cfg).expect("auth simulator starts")
 }
 
 /// Runs one C program against fresh simulators; asserts success and its summary line.
 fn run(name: &str) {
+    run_with(name, |_| {});
+}
+
+/// Like [`run`]; `on_ready` runs (with the simulator) when the program prints a "READY" line,
+/// after which the program's stdin receives "GO".
+fn run_with(name: &str, on_ready: impl FnOnce(&Simulator)) {
     let exe = build(name);
     let fx = fixture();
     let sim = Simulator::start(SimConfig::default()).expect("simulator starts");
@@ -166,20 +209,61 @@ fn run(name: &str) {
         .env("PIE_TEST_TOKEN", sim.internal_token())
         .env("PIE_TEST_USER", "carol")
         .env("PIE_TEST_KEY", fx.key_path())
+        .env("PIE_TEST_KEY_ENCRYPTED", fx.dir.join("id_ed25519_enc"))
         .env("PIE_TEST_PROGRAMS", fx.programs_dir())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-    let limit = if wrapper.is_empty() { 120 } else { 900 };
-    let output = wait_with_limit(child, Duration::from_secs(limit), name);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    // Stdout is read on a thread so the READY line can be seen while the program runs.
+    let out = child.stdout.take().expect("piped stdout");
+    let (line_tx, line_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            let _ = line_tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let limit = Duration::from_secs(if wrapper.is_empty() { 120 } else { 900 });
+    let start = Instant::now();
+    let mut on_ready = Some(on_ready);
+    let status = loop {
+        while let Ok(line) = line_rx.try_recv() {
+            if line == "READY" {
+                if let Some(f) = on_ready.take() {
+                    f(&sim);
+                    if let Some(stdin) = child.stdin.as_mut() {
+                        let _ = stdin.write_all(b"GO\n");
+                        let _ = stdin.flush();
+                    }
+                }
+            }
+        }
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = reader.join().expect("stdout reader");
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
     assert!(
-        output.status.success(),
-        "{name} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
+        status.success(),
+        "{name} failed ({status}):\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     let summary = format!("{name}: ");
     let line = stdout
@@ -193,29 +277,8 @@ fn run(name: &str) {
         .parse()
         .unwrap();
     assert!(checks > 10, "{name} ran only {checks} checks");
-}
-
-fn wait_with_limit(
-    mut child: std::process::Child,
-    limit: Duration,
-    name: &str,
-) -> std::process::Output {
-    let start = Instant::now();
-    loop {
-        match child.try_wait().expect("wait for child") {
-            Some(_) => return child.wait_with_output().expect("collect output"),
-            None if start.elapsed() > limit => {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("collect output");
-                panic!(
-                    "{name} did not finish within {limit:?}:\n{}\n{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
+    // Visible with --nocapture: the programs' own lines (summary, measurements).
+    print!("{stdout}");
 }
 
 #[test]
@@ -249,6 +312,16 @@ fn c_misuse() {
 }
 
 #[test]
+fn c_server_drops_connection() {
+    run_with("test_disconnect", |sim| sim.kill_connections());
+}
+
+#[test]
+fn c_silent_server_times_out() {
+    run_with("test_timeout", |sim| sim.faults().set_silence(true));
+}
+
+#[test]
 fn c_threads_and_shutdown() {
     run("test_threads");
 }
@@ -256,7 +329,7 @@ fn c_threads_and_shutdown() {
 /// Only `pie_` symbols leave the shared library, and it carries the soname.
 #[test]
 fn shared_library_exports_only_pie_symbols() {
-    let so = profile_dir().join("libpie.so");
+    let so = cdylib();
     let out = Command::new("nm")
         .args(["-D", "--defined-only"])
         .arg(&so)

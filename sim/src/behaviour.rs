@@ -4,7 +4,6 @@
 use crate::instances::{Emission, Inbox, Instance, Instances};
 use crate::programs;
 use crate::wire::event_code;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +36,7 @@ enum Outcome {
 struct Runner {
     inst: Arc<Instance>,
     inbox: Inbox,
+    instances: Arc<Instances>,
 }
 
 impl Runner {
@@ -60,6 +60,7 @@ pub async fn run(instances: Arc<Instances>, inst: Arc<Instance>, inbox: Inbox, p
     let mut runner = Runner {
         inst: inst.clone(),
         inbox,
+        instances: instances.clone(),
     };
     let outcome = match programs::script_of(program) {
         Some(script) => run_script(&mut runner, &script, &args).await,
@@ -160,7 +161,7 @@ async fn run_script(r: &mut Runner, script: &str, args: &[String]) -> Outcome {
             "oom" => return oom(),
             "forever" => return Outcome::Forever,
             "busy" => {
-                r.inst.ignores_terminate.store(true, Ordering::SeqCst);
+                r.instances.mark_busy(&r.inst);
                 return Outcome::Forever;
             }
             "behaviour" | "behavior" => return builtin(r, text.trim(), args).await,
@@ -333,7 +334,7 @@ async fn builtin(r: &mut Runner, name: &str, args: &[String]) -> Outcome {
         }
         "oom" => oom(),
         "busy" => {
-            r.inst.ignores_terminate.store(true, Ordering::SeqCst);
+            r.instances.mark_busy(&r.inst);
             Outcome::Forever
         }
         "unknown-event" => {

@@ -11,7 +11,7 @@ use crate::faults::Faults;
 use crate::session::{ConnRef, Item};
 use crate::wire::{event_code, InstanceInfo, InstanceStatus, CHUNK_SIZE};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -201,9 +201,22 @@ impl Instance {
 #[derive(Default)]
 pub struct Instances {
     map: Mutex<HashMap<Uuid, Arc<Instance>>>,
+    /// Busy-looping instances: each pins a worker thread of the real server (§16).
+    busy: AtomicUsize,
 }
 
 impl Instances {
+    /// `inst` turned into a busy loop: it ignores terminate from now on.
+    pub fn mark_busy(&self, inst: &Instance) {
+        if !inst.ignores_terminate.swap(true, Ordering::SeqCst) {
+            self.busy.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    pub fn busy_count(&self) -> usize {
+        self.busy.load(Ordering::Relaxed)
+    }
+
     pub fn len(&self) -> usize {
         self.map.lock().unwrap().len()
     }

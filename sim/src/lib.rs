@@ -65,6 +65,9 @@ pub struct SimConfig {
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
     /// Worker threads of the simulator's own runtime.
     pub worker_threads: usize,
+    /// Worker threads of the simulated *server*: once this many `busy` instances exist, every
+    /// connection stops answering (§16). Default 2 (a 2-core server); 0 = never.
+    pub busy_worker_limit: usize,
 }
 
 impl Default for SimConfig {
@@ -81,6 +84,7 @@ impl Default for SimConfig {
             faults: Arc::new(Faults::default()),
             tls: None,
             worker_threads: 2,
+            busy_worker_limit: 2,
         }
     }
 }
@@ -145,6 +149,7 @@ impl Simulator {
             auth,
             config.faults.clone(),
             config.registry.clone(),
+            config.busy_worker_limit,
         ));
         for p in &config.programs {
             shared.programs.insert(p.clone());

@@ -4,7 +4,7 @@
 //! pie-sim [--listen ADDR] [--internal-token T] [--auth-user NAME --auth-key PUBKEY_FILE]...
 //!         [--bad-token-delay-ms MIN-MAX] [--fault NAME]... [--program FILE]...
 //!         [--registry NS/NAME@VERSION=FILE]... [--tls-cert PEM --tls-key PEM]
-//! pie-sim make-program 'SCRIPT' > program.wasm
+//! pie-sim make-program 'STEP' ['STEP'...] > program.wasm   (one script line per argument)
 //! pie-sim make-program --builtin NAME > program.wasm
 //! ```
 
@@ -15,7 +15,8 @@ use std::time::Duration;
 
 const USAGE: &str = "usage:
   pie-sim [options]                 run the simulator
-  pie-sim make-program 'SCRIPT'     write a simulated program running SCRIPT to stdout
+  pie-sim make-program 'STEP'...    write a simulated program to stdout (one script line per
+                                    argument; see sim/README.md)
   pie-sim make-program --builtin NAME
 options:
   --listen ADDR                 default 127.0.0.1:8080 (port 0: any free port)
@@ -58,8 +59,9 @@ fn make_program(args: &[String]) -> Result<(), String> {
             }
             format!("behaviour {name}")
         }
-        [script] => script.clone(),
-        _ => return Err(format!("{USAGE}{}", BUILTINS.join(", "))),
+        [] => return Err(format!("{USAGE}{}", BUILTINS.join(", "))),
+        // Several arguments are several lines (handy from a shell).
+        lines => lines.join("\n"),
     };
     std::io::stdout()
         .write_all(&script_program(&script))

@@ -26,21 +26,36 @@ pub struct Shared {
     pub instances: Arc<Instances>,
     pub faults: Arc<Faults>,
     pub registry: RegistryMap,
+    /// With this many busy-looping instances every connection stops answering, like a real
+    /// server whose worker threads are all pinned (§16). 0: never.
+    pub busy_worker_limit: usize,
     conns: Mutex<HashMap<u64, ConnCtl>>,
     next_conn: AtomicU64,
 }
 
 impl Shared {
-    pub fn new(auth: Auth, faults: Arc<Faults>, registry: RegistryMap) -> Shared {
+    pub fn new(
+        auth: Auth,
+        faults: Arc<Faults>,
+        registry: RegistryMap,
+        busy_worker_limit: usize,
+    ) -> Shared {
         Shared {
             auth,
             programs: ProgramStore::default(),
             instances: Arc::new(Instances::default()),
             faults,
             registry,
+            busy_worker_limit,
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
         }
+    }
+
+    /// Whether sessions must drop everything: the `silence` fault, or all workers pinned.
+    pub fn silenced(&self) -> bool {
+        Faults::on(&self.faults.silence)
+            || (self.busy_worker_limit > 0 && self.instances.busy_count() >= self.busy_worker_limit)
     }
 
     pub fn next_conn_id(&self) -> u64 {

@@ -229,7 +229,7 @@ where
             // A hung session (Q1) never goes through teardown: its instances stay attached.
             Item::ClientClosed if !self.hung => Some(End::ClientClose),
             Item::ReadEnded if !self.hung => Some(End::Gone),
-            _ if self.hung || Faults::on(&self.shared.faults.silence) => None,
+            _ if self.hung || self.shared.silenced() => None,
             Item::Request(req, _permit) => self.handle_request(req).await,
             Item::Frames(frames, _permit) => {
                 for f in frames {
@@ -380,10 +380,11 @@ where
             } => match Uuid::parse_str(&instance_id) {
                 Err(_) => self.respond(corr_id, false, "Malformed instance ID").await,
                 Ok(id) => {
-                    // Always succeeds (Q13). The attached connection's Aborted event goes
-                    // through its queue, so here it follows this response.
-                    self.respond(corr_id, true, "Instance terminated").await;
+                    // Always succeeds (Q13). The instance is gone before the reply leaves; the
+                    // attached connection's Aborted event goes through its queue, so on this
+                    // connection it follows this response.
                     self.shared.instances.terminate(id);
+                    self.respond(corr_id, true, "Instance terminated").await;
                 }
             },
             SignalInstance {

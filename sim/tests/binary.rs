@@ -16,6 +16,11 @@ fn make_program_outputs() {
     assert!(out.status.success());
     assert_eq!(out.stdout, pie_sim::script_program("stdout hi\\n"));
     let out = Command::new(BIN)
+        .args(["make-program", "stdout a", "complete b"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, pie_sim::script_program("stdout a\ncomplete b"));
+    let out = Command::new(BIN)
         .args(["make-program", "--builtin", "echo"])
         .output()
         .unwrap();

@@ -304,3 +304,37 @@ fn works_from_sync_code_and_stops() {
     std::thread::sleep(Duration::from_millis(50));
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[tokio::test]
+async fn busy_instances_pin_all_workers() {
+    let sim = Simulator::start(SimConfig {
+        busy_worker_limit: 2,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let mut c = Raw::login(&sim, "u").await;
+    let mut other = Raw::login(&sim, "v").await;
+    let r = c.launch_registry("busy", &[], true).await;
+    assert!(matches!(
+        r,
+        ServerMessage::InstanceLaunchResult {
+            successful: true,
+            ..
+        }
+    ));
+    other.ping().await;
+    let r = c.launch_registry("busy", &[], true).await;
+    assert!(matches!(
+        r,
+        ServerMessage::InstanceLaunchResult {
+            successful: true,
+            ..
+        }
+    ));
+    // Give the second one time to start spinning, then nobody gets answers any more.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    other.send(&ClientMessage::Ping { corr_id: 9 }).await;
+    other.expect_silence(Duration::from_millis(300)).await;
+    c.send(&ClientMessage::Ping { corr_id: 9 }).await;
+    c.expect_silence(Duration::from_millis(100)).await;
+}

@@ -566,3 +566,100 @@ async fn launch_result_to_first_output_latency() {
         gaps[gaps.len() / 2]
     );
 }
+
+#[tokio::test]
+async fn detached_output_keeps_the_last_mebibyte() {
+    let sim = sim();
+    let mut c = Raw::login(&sim, "u").await;
+    let r = c
+        .launch_registry("flood", &["--count", "200000"], true)
+        .await;
+    let ServerMessage::InstanceLaunchResult { message: id, .. } = r else {
+        panic!()
+    };
+    for _ in 0..1000 {
+        if c.list().await[0].status == InstanceStatus::Finished {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c.attach(&id).await;
+    let frames = c.until_terminal(&id).await;
+    assert_eq!(frames.len(), 2);
+    let ServerMessage::StreamingOutput {
+        output: StreamingOutput::Stdout(out),
+        ..
+    } = &frames[0]
+    else {
+        panic!()
+    };
+    // 200,000 lines are ~1.27 MB: only the newest 1 MiB survives.
+    assert_eq!(out.len(), 1 << 20);
+    assert!(out.ends_with("\n199998\n199999\n"));
+    assert_eq!(kinds(&frames[1..]), vec!["ev1:200000"]);
+}
+
+#[tokio::test]
+async fn pipelined_launches_keep_results_before_output() {
+    let sim = sim();
+    let mut c = Raw::login(&sim, "u").await;
+    let h = c
+        .install(&script_program(
+            "stdout a\nstdout b\nmessage m\ncomplete $1",
+        ))
+        .await;
+    let n = 50u32;
+    for i in 0..n {
+        c.send(&ClientMessage::LaunchInstance {
+            corr_id: 1000 + i,
+            program_hash: h.clone(),
+            arguments: vec![i.to_string()],
+            detached: false,
+        })
+        .await;
+        c.send(&ClientMessage::Ping { corr_id: 5000 + i }).await;
+    }
+    let mut launched: HashMap<String, u32> = HashMap::new();
+    let mut per_instance: HashMap<String, Vec<ServerMessage>> = HashMap::new();
+    let mut replies = Vec::new();
+    let mut done = 0;
+    while done < n || replies.len() < 2 * n as usize {
+        match c.recv().await {
+            ServerMessage::InstanceLaunchResult {
+                corr_id,
+                successful: true,
+                message,
+            } => {
+                replies.push(corr_id);
+                launched.insert(message, corr_id - 1000);
+            }
+            ServerMessage::Response { corr_id, .. } => replies.push(corr_id),
+            m @ (ServerMessage::StreamingOutput { .. } | ServerMessage::InstanceEvent { .. }) => {
+                let (ServerMessage::StreamingOutput { instance_id, .. }
+                | ServerMessage::InstanceEvent { instance_id, .. }) = &m
+                else {
+                    unreachable!()
+                };
+                assert!(
+                    launched.contains_key(instance_id),
+                    "output before its launch result"
+                );
+                if matches!(m, ServerMessage::InstanceEvent { event: 1, .. }) {
+                    done += 1;
+                }
+                per_instance.entry(instance_id.clone()).or_default().push(m);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Replies in request order.
+    let want: Vec<u32> = (0..n).flat_map(|i| [1000 + i, 5000 + i]).collect();
+    assert_eq!(replies, want);
+    for (id, frames) in per_instance {
+        let i = launched[&id];
+        assert_eq!(
+            kinds(&frames),
+            vec!["out:a", "out:b", "ev0:m", &format!("ev1:{i}")]
+        );
+    }
+}

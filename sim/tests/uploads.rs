@@ -231,6 +231,15 @@ async fn lenient_decoding_and_ignored_frames() {
     c.send_raw(Message::Text("{\"type\":\"ping\"}".into()))
         .await;
     c.send_raw(Message::Ping(vec![1, 2])).await;
+    // Duplicate key: rejected, no reply.
+    let mut dup = vec![0x83, 0xa4];
+    dup.extend(b"type\xa4ping\xa7corr_id\x01\xa7corr_id\x02");
+    c.send_raw(Message::Binary(dup)).await;
+    // `type` as bin and keys in another order: accepted.
+    let mut bin = vec![0x82, 0xa7];
+    bin.extend(b"corr_id\x07\xa4type\xc4\x04ping");
+    c.send_raw(Message::Binary(bin)).await;
+    assert_eq!(c.recv().await, response(7, true, "Pong"));
     c.ping().await;
 }
 

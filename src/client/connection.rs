@@ -9,11 +9,19 @@
 //!   by the reader itself when it processes a successful launch/attach result, before it reads
 //!   the next frame, so no event of a new instance can be missed (PROTOCOL.md §13).
 //!
+//! Blob downloads (§7.7) are reassembled per (instance, hash): chunk 0 starts (or restarts) a
+//! blob, every further chunk must carry the next index and the same `total_chunks`, and the
+//! blake3 hash is checked on the last chunk. On any inconsistency or a hash mismatch the
+//! partial blob is dropped and nothing is delivered for it (counted in `debug_counts`). Memory
+//! grows with the chunks actually received, never with the announced total; a blob that would
+//! not fit the instance's queue limit is abandoned while being collected and reported through
+//! an `Overflow` marker, like any other dropped event.
+//!
 //! When the connection ends (server Close, EOF, error, or `close()`/drop of the client), the
 //! reader fails every pending call and ends every queue with one reason, then publishes it.
 
 use super::events::{EventQueue, InstanceEvent};
-use super::pending::{Expect, PendingMap, Reply};
+use super::pending::{Expect, PendingMap, QueueHandoff, Reply};
 use super::transport::Ws;
 use crate::error::{Error, ErrorKind};
 use crate::wire::{self, ServerMessage, StreamingOutput};
@@ -211,6 +219,7 @@ struct Assembly {
 
 struct Reader {
     shared: Arc<Shared>,
+    forget: mpsc::UnboundedSender<String>,
     routes: HashMap<String, Arc<EventQueue>>,
     /// Keyed by (instance id, blob hash).
     blobs: HashMap<(String, String), Assembly>,
@@ -319,6 +328,7 @@ impl Reader {
             ) => {
                 let id = normalize_id(&message);
                 let queue = (successful && !detached).then(|| self.add_route(&id));
+                let queue = queue.map(|q| QueueHandoff::new(q, id.clone(), self.forget.clone()));
                 Ok(Reply::Instance {
                     successful,
                     message,
@@ -333,7 +343,9 @@ impl Reader {
                     message,
                 },
             ) => {
-                let queue = successful.then(|| self.add_route(id));
+                let queue = successful.then(|| {
+                    QueueHandoff::new(self.add_route(id), id.clone(), self.forget.clone())
+                });
                 Ok(Reply::Instance {
                     successful,
                     message,
@@ -351,14 +363,9 @@ impl Reader {
                 ),
             )),
         };
-        if let Err(Ok(Reply::Instance {
-            id, queue: Some(q), ..
-        })) = pending.tx.send(reply)
-        {
-            // The caller gave up in the meantime: nobody will read this instance here.
-            q.abandon();
-            self.forget(&id);
-        }
+        // If the caller gave up in the meantime, dropping the reply drops the handoff, which
+        // abandons the queue; the route is forgotten with the next frame.
+        let _ = pending.tx.send(reply);
     }
 
     fn add_route(&mut self, id: &str) -> Arc<EventQueue> {
@@ -527,6 +534,7 @@ pub(crate) async fn reader_task(
 ) {
     let mut reader = Reader {
         shared: shared.clone(),
+        forget: shared.forget.clone(),
         routes: HashMap::new(),
         blobs: HashMap::new(),
     };

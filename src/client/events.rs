@@ -248,8 +248,21 @@ impl EventQueue {
         self.lock().events.len()
     }
 
+    /// Install (or remove) the notification hook. If events are already queued or the stream
+    /// has already ended, the new hook is called once right away (on the caller's thread):
+    /// otherwise a consumer that installs it after the fact would wait for a wake-up that
+    /// already happened.
     pub(crate) fn set_hook(&self, hook: Option<NotifyFn>) {
-        self.lock().hook = hook;
+        let call_now = {
+            let mut st = self.lock();
+            st.hook = hook.clone();
+            !st.events.is_empty() || st.end.is_some() || st.finished
+        };
+        if call_now {
+            if let Some(h) = hook {
+                h();
+            }
+        }
     }
 
     /// The owner is gone: free the buffer now; the reader drops the route when it next looks.
@@ -302,6 +315,25 @@ mod tests {
             Some(InstanceEvent::Message("a".into()))
         );
         assert_eq!(q.try_pop().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+    }
+
+    #[test]
+    fn hook_installed_late_is_called_once_for_what_is_there() {
+        use std::sync::atomic::AtomicUsize;
+        let q = EventQueue::new(0);
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        let hook: NotifyFn = Arc::new(move || {
+            h.fetch_add(1, Ordering::SeqCst);
+        });
+        q.set_hook(Some(hook.clone()));
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+        q.end(Error::new(ErrorKind::ConnectionClosed, "gone"));
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        q.set_hook(Some(hook));
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        q.set_hook(None);
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -133,7 +133,9 @@ impl Instance {
 
     /// Called on the client's reader task each time an event is queued for this instance or its
     /// stream ends. Must be cheap and must not block (the FFI layer uses it to wake threads / an
-    /// fd). No effect on a detached handle.
+    /// fd). If events are already queued or the stream has already ended when a hook is
+    /// installed, it is also called once immediately, on the calling thread, so no wake-up is
+    /// missed. No effect on a detached handle.
     pub fn set_notify(&self, notify: Option<Arc<dyn Fn() + Send + Sync>>) {
         if let Some(q) = &self.queue {
             let hook: Option<NotifyFn> = notify;

@@ -25,7 +25,7 @@ use crate::wire::{self, ClientMessage};
 use base64::Engine as _;
 use connection::{Shared, Stats, WriterCmd, CLOSE_WAIT, WRITER_CAPACITY};
 use futures_util::StreamExt;
-use pending::{Expect, PendingGuard, PendingMap, Reply};
+use pending::{Expect, PendingGuard, PendingMap, QueueHandoff, Reply};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -57,9 +57,22 @@ pub struct DebugCounts {
 
 /// A connection to a Pie server. Cheap to clone (all clones share the connection);
 /// `Send + Sync`; any number of requests may be in flight at once.
+///
+/// `connect` must run on a tokio runtime: the connection's reader and writer tasks are spawned
+/// on it. The connection stays open until `close()`, until the server ends it, or until the
+/// last `Client` clone and the last attached `Instance` are dropped (then it is closed without
+/// waiting).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
 }
 
 struct ClientInner {
@@ -217,17 +230,18 @@ impl Client {
         self.check_open()?;
         let shared = self.shared();
         let (id, rx) = shared.pending.register(expect)?;
-        let _guard = PendingGuard {
-            map: &shared.pending,
-            id,
-        };
+        let mut guard = PendingGuard::new(&shared.pending, id);
         let frame = wire::encode_client(&make(id));
         let exchange = async {
             shared.send_frame(frame, None).await?;
-            rx.await.map_err(|_| shared.end_error())?
+            Ok::<_, Error>(rx.await)
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Ok(r) => r,
+            Ok(Ok(reply)) => {
+                guard.disarm();
+                reply.map_err(|_| shared.end_error())?
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
                 format!("{what}: no reply within {timeout:?}"),
@@ -417,7 +431,6 @@ impl Client {
         make: impl FnOnce(u32) -> ClientMessage,
     ) -> Result<Instance> {
         self.check_open()?;
-        let detached = matches!(expect, Expect::Launch { detached: true });
         let _slot = self.launch_slot().await?;
         let t = self.config().request_timeout;
         match self.request(what, expect, t, make).await? {
@@ -429,7 +442,7 @@ impl Client {
             } => Ok(Instance::new(
                 self.clone(),
                 id,
-                if detached { None } else { queue },
+                queue.and_then(QueueHandoff::take),
             )),
             Reply::Instance { message, .. } => Err(Error::new(ErrorKind::Server, message)),
             _ => Err(Error::new(

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::wire::InstanceInfo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// What kind of reply a pending request waits for.
 #[derive(Debug, Clone)]
@@ -51,9 +51,45 @@ pub(crate) enum Reply {
         successful: bool,
         message: String,
         id: String,
-        queue: Option<Arc<EventQueue>>,
+        queue: Option<QueueHandoff>,
     },
     List(Vec<InstanceInfo>),
+}
+
+/// A freshly routed event queue on its way from the reader to the caller. If the caller is
+/// gone before taking it (cancelled after the reply arrived), dropping it abandons the queue
+/// and tells the reader to forget the route, so no unread events pile up.
+pub(crate) struct QueueHandoff {
+    queue: Option<Arc<EventQueue>>,
+    id: String,
+    forget: mpsc::UnboundedSender<String>,
+}
+
+impl QueueHandoff {
+    pub(crate) fn new(
+        queue: Arc<EventQueue>,
+        id: String,
+        forget: mpsc::UnboundedSender<String>,
+    ) -> QueueHandoff {
+        QueueHandoff {
+            queue: Some(queue),
+            id,
+            forget,
+        }
+    }
+
+    pub(crate) fn take(mut self) -> Option<Arc<EventQueue>> {
+        self.queue.take()
+    }
+}
+
+impl Drop for QueueHandoff {
+    fn drop(&mut self) {
+        if let Some(q) = self.queue.take() {
+            q.abandon();
+            let _ = self.forget.send(std::mem::take(&mut self.id));
+        }
+    }
 }
 
 pub(crate) struct Pending {
@@ -141,15 +177,33 @@ impl PendingMap {
 }
 
 /// Removes a pending entry when the waiting call ends early (timeout, error, or its future is
-/// dropped), so nothing is left behind.
+/// dropped), so nothing is left behind. Disarmed once the reply channel resolved (the reader or
+/// `close_all` already took the entry), which saves a lock per request.
 pub(crate) struct PendingGuard<'a> {
-    pub(crate) map: &'a PendingMap,
-    pub(crate) id: u32,
+    map: &'a PendingMap,
+    id: u32,
+    armed: bool,
+}
+
+impl<'a> PendingGuard<'a> {
+    pub(crate) fn new(map: &'a PendingMap, id: u32) -> PendingGuard<'a> {
+        PendingGuard {
+            map,
+            id,
+            armed: true,
+        }
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
+    }
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.map.remove(self.id);
+        if self.armed {
+            self.map.remove(self.id);
+        }
     }
 }
 

@@ -54,10 +54,9 @@ pub(crate) async fn upload(
     progress: Option<&ProgressFn>,
 ) -> Result<(bool, String)> {
     let (id, mut rx): (u32, ReplyRx) = shared.pending.register(Expect::Response)?;
-    let _guard = PendingGuard {
-        map: &shared.pending,
-        id,
-    };
+    // Uploads keep the guard armed: stray replies may still come for this id, and the entry
+    // must be gone whatever happened.
+    let _guard = PendingGuard::new(&shared.pending, id);
     let total_bytes = data.len() as u64;
     let total_chunks = wire::chunk_count(data.len());
     let mut in_flight: VecDeque<(oneshot::Receiver<()>, u64)> = VecDeque::new();

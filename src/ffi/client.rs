@@ -10,9 +10,9 @@ use crate::keys::PrivateKey;
 use crate::{Error, ErrorKind};
 
 use super::dispatch::{Dispatcher, DropFn, UserData, WakeFd};
-use super::instance::{InstanceShared, PieInstanceList};
+use super::instance::{InstanceShared, PieInstance, PieInstanceList};
 use super::key::PieKey;
-use super::op::{give_op, OpCtx, OpValue, PieOp};
+use super::op::{blocking, ignore, start_async, OpCtx, OpValue, PieOp};
 use super::runtime::{on_runtime_thread, Rt};
 use super::status::{
     arg_argv, arg_bytes, arg_out, arg_ref, arg_str, ffi_call, ffi_value, to_cstring, Fail,
@@ -91,6 +91,9 @@ pub(crate) struct ClientShared {
     wake: Mutex<Option<WakeFd>>,
     /// Poll-mode instances whose `ready` flag is set: the wake fd is readable iff this is > 0.
     ready_count: AtomicUsize,
+    /// The task watching for the end of the connection (it briefly holds a strong reference
+    /// when the connection ends, so pie_client_free waits for it).
+    watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub(crate) dispatcher: Arc<Dispatcher>,
     // Last: the runtime must outlive the core client's tasks and the callback thread.
     pub(crate) rt: Rt,
@@ -109,17 +112,19 @@ impl ClientShared {
             conn: Mutex::new(ConnState::default()),
             wake: Mutex::new(None),
             ready_count: AtomicUsize::new(0),
+            watcher: Mutex::new(None),
             dispatcher,
             rt,
         });
         // Watches for the end of the connection to drive the connection callback.
         let weak = Arc::downgrade(&shared);
-        shared.rt.handle().spawn(async move {
+        let watcher = shared.rt.handle().spawn(async move {
             let why = core.closed().await;
             if let Some(shared) = weak.upgrade() {
                 shared.connection_ended(why);
             }
         });
+        *shared.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
         shared
     }
 
@@ -194,6 +199,18 @@ impl ClientShared {
             return;
         }
         let _ = self.op_close().block();
+        let watcher = self
+            .watcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(w) = watcher {
+            // Resolves right after the close; bounded in case the core is slow to report it.
+            let _ = self
+                .rt
+                .handle()
+                .block_on(async { tokio::time::timeout(Duration::from_secs(2), w).await });
+        }
         self.connection_ended(Error::new(ErrorKind::ClientClosed, "the client was closed"));
         self.dispatcher.barrier();
     }
@@ -342,9 +359,9 @@ pub unsafe extern "C" fn pie_connect_options_set_max_launches_in_flight(
     })
 }
 
-/// Sets the per-instance bound on queued event payload bytes (default 64 MiB). When it is
-/// reached, non-terminal events are discarded and an PIE_EVENT_KIND_OVERFLOW event tells how
-/// many. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (0).
+/// Sets the per-instance bound on queued event payload bytes (default 64 MiB; 0 = unlimited).
+/// When it is reached, non-terminal events are discarded and a PIE_EVENT_KIND_OVERFLOW event
+/// tells how many. Errors: PIE_STATUS_NULL_POINTER.
 #[no_mangle]
 pub unsafe extern "C" fn pie_connect_options_set_instance_queue_limit_bytes(
     options: *mut PieConnectOptions,
@@ -352,12 +369,6 @@ pub unsafe extern "C" fn pie_connect_options_set_instance_queue_limit_bytes(
     out_err: *mut *mut PieError,
 ) -> PieStatus {
     with_options(options, out_err, |o| {
-        if limit_bytes == 0 {
-            return Err(Fail::new(
-                PieStatus::InvalidArgument,
-                "`limit_bytes` must be greater than 0",
-            ));
-        }
         o.instance_queue_limit_bytes = usize::try_from(limit_bytes).unwrap_or(usize::MAX);
         Ok(())
     })
@@ -445,12 +456,12 @@ pub unsafe extern "C" fn pie_client_connect(
     out_client: *mut *mut PieClient,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let out = arg_out(out_client, "out_client")?;
-        match connect_op(url, options)?.block()? {
-            OpValue::Client(c) => *out = PieClient::into_raw(c),
-            _ => return Err(Fail::new(PieStatus::Internal, "connect produced no client")),
-        }
+    let make = || {
+        arg_out(out_client, "out_client")?;
+        connect_op(url, options)
+    };
+    blocking(out_err, make, |v| {
+        *out_client = PieClient::into_raw(v.into_client()?);
         Ok(())
     })
 }
@@ -465,14 +476,11 @@ pub unsafe extern "C" fn pie_client_connect_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let out = arg_out(out_op, "out_op")?;
-        give_op(out, connect_op(url, options)?)
-    })
+    start_async(out_op, out_err, || connect_op(url, options))
 }
 
-/// Closes the connection: sends a WebSocket close and waits (at most the request timeout) for
-/// the server. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
+/// Closes the connection: sends a WebSocket close and waits (about 1 s at most) for the
+/// server's. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
 /// event stream ends (pie_instance_recv returns PIE_STATUS_CLIENT_CLOSED after queued events;
 /// event callbacks get their final call with PIE_STATUS_CLIENT_CLOSED); the connection callback
 /// is called with PIE_STATUS_CLIENT_CLOSED. The handle stays valid (calls on it fail with
@@ -619,7 +627,9 @@ impl ClientShared {
 
     fn op_close(self: &Arc<Self>) -> Arc<PieOp> {
         let core = self.core.clone();
-        self.op(async move {
+        // The core bounds close by itself (about 1 s for the server's Close); an outer limit
+        // derived from a short request timeout would only cut the handshake short.
+        self.long_op(async move {
             core.close().await?;
             Ok(OpValue::Unit)
         })
@@ -730,17 +740,87 @@ impl Progress {
     }
 }
 
-/// Runs the operation to completion for a blocking call whose value is ignored.
-fn block_unit(op: Arc<PieOp>) -> FfiResult {
-    op.block().map(|_| ())
-}
-
 /// Writes a hash into the caller's buffer of at least PIE_HASH_BUFFER_SIZE bytes.
-unsafe fn write_hash(out: *mut c_char, hash: &[u8]) -> FfiResult {
+unsafe fn write_hash(out: *mut c_char, hash: &[u8]) {
     let n = hash.len().min(PIE_HASH_BUFFER_SIZE - 1);
     std::ptr::copy_nonoverlapping(hash.as_ptr(), out.cast::<u8>(), n);
     *out.add(n) = 0;
-    Ok(())
+}
+
+// Argument conversion shared by each blocking function and its `_async` twin: every pointer is
+// checked and every input copied here, before anything is sent.
+
+unsafe fn authenticate_op(
+    client: *const PieClient,
+    username: *const c_char,
+    key: *const PieKey,
+) -> FfiResult<Arc<PieOp>> {
+    let c = client_arg(client)?;
+    let username = arg_str(username, "username")?.to_owned();
+    Ok(c.op_authenticate(username, PieKey::shared(key)))
+}
+
+unsafe fn internal_authenticate_op(
+    client: *const PieClient,
+    token: *const c_char,
+) -> FfiResult<Arc<PieOp>> {
+    let c = client_arg(client)?;
+    Ok(c.op_internal_authenticate(arg_str(token, "token")?.to_owned()))
+}
+
+unsafe fn ping_op(client: *const PieClient) -> FfiResult<Arc<PieOp>> {
+    Ok(client_arg(client)?.op_ping())
+}
+
+unsafe fn query_op(
+    client: *const PieClient,
+    subject: *const c_char,
+    record: *const c_char,
+) -> FfiResult<Arc<PieOp>> {
+    let c = client_arg(client)?;
+    let subject = arg_str(subject, "subject")?.to_owned();
+    Ok(c.op_query(subject, arg_str(record, "record")?.to_owned()))
+}
+
+unsafe fn program_exists_op(
+    client: *const PieClient,
+    hash: *const c_char,
+) -> FfiResult<Arc<PieOp>> {
+    let c = client_arg(client)?;
+    Ok(c.op_program_exists(arg_str(hash, "hash")?.to_owned()))
+}
+
+unsafe fn upload_program_op(
+    client: *const PieClient,
+    data: *const u8,
+    len: usize,
+    progress: Option<unsafe extern "C" fn(*mut c_void, u64, u64)>,
+    user_data: *mut c_void,
+) -> FfiResult<Arc<PieOp>> {
+    let c = client_arg(client)?;
+    let data = arg_bytes(data, len, "data")?.to_vec();
+    Ok(c.op_upload_program(data, Progress::new(progress, user_data)))
+}
+
+/// The three instance-producing calls differ only in what they send.
+unsafe fn launch_op(
+    client: *const PieClient,
+    what: impl FnOnce() -> FfiResult<Launch>,
+    argv: *const *const c_char,
+    argc: usize,
+    detached: bool,
+) -> FfiResult<Arc<PieOp>> {
+    let c = client_arg(client)?;
+    Ok(c.op_launch(what()?, arg_argv(argv, argc)?, detached))
+}
+
+unsafe fn list_op(client: *const PieClient) -> FfiResult<Arc<PieOp>> {
+    Ok(client_arg(client)?.op_list())
+}
+
+unsafe fn terminate_op(client: *const PieClient, id: *const c_char) -> FfiResult<Arc<PieOp>> {
+    let c = client_arg(client)?;
+    Ok(c.op_terminate(arg_str(id, "id")?.to_owned()))
 }
 
 /// Authenticates as `username` with `key` (NULL when the server has authentication disabled).
@@ -754,13 +834,7 @@ pub unsafe extern "C" fn pie_client_authenticate(
     key: *const PieKey,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        block_unit(c.op_authenticate(
-            arg_str(username, "username")?.to_owned(),
-            PieKey::shared(key),
-        ))
-    })
+    blocking(out_err, || authenticate_op(client, username, key), ignore)
 }
 
 /// Asynchronous pie_client_authenticate: `*out_op` receives the operation (no result value).
@@ -772,17 +846,7 @@ pub unsafe extern "C" fn pie_client_authenticate_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_op, "out_op")?;
-        give_op(
-            out,
-            c.op_authenticate(
-                arg_str(username, "username")?.to_owned(),
-                PieKey::shared(key),
-            ),
-        )
-    })
+    start_async(out_op, out_err, || authenticate_op(client, username, key))
 }
 
 /// Authenticates with the server's internal token (for tools running next to the engine).
@@ -795,10 +859,7 @@ pub unsafe extern "C" fn pie_client_internal_authenticate(
     token: *const c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        block_unit(c.op_internal_authenticate(arg_str(token, "token")?.to_owned()))
-    })
+    blocking(out_err, || internal_authenticate_op(client, token), ignore)
 }
 
 /// Asynchronous pie_client_internal_authenticate (no result value).
@@ -809,14 +870,7 @@ pub unsafe extern "C" fn pie_client_internal_authenticate_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_op, "out_op")?;
-        give_op(
-            out,
-            c.op_internal_authenticate(arg_str(token, "token")?.to_owned()),
-        )
-    })
+    start_async(out_op, out_err, || internal_authenticate_op(client, token))
 }
 
 /// Round trip to the server. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_TIMEOUT,
@@ -826,7 +880,7 @@ pub unsafe extern "C" fn pie_client_ping(
     client: *const PieClient,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || block_unit(client_arg(client)?.op_ping()))
+    blocking(out_err, || ping_op(client), ignore)
 }
 
 /// Asynchronous pie_client_ping (no result value).
@@ -836,10 +890,7 @@ pub unsafe extern "C" fn pie_client_ping_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        give_op(arg_out(out_op, "out_op")?, c.op_ping())
-    })
+    start_async(out_op, out_err, || ping_op(client))
 }
 
 /// Sends a query (`subject`, `record`) and returns the server's answer in `*out_result`: a
@@ -855,16 +906,12 @@ pub unsafe extern "C" fn pie_client_query(
     out_result: *mut *mut c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_result, "out_result")?;
-        let op = c.op_query(
-            arg_str(subject, "subject")?.to_owned(),
-            arg_str(record, "record")?.to_owned(),
-        );
-        if let OpValue::Text(t) = op.block()? {
-            *out = t.into_raw();
-        }
+    let make = || {
+        arg_out(out_result, "out_result")?;
+        query_op(client, subject, record)
+    };
+    blocking(out_err, make, |v| {
+        *out_result = v.into_text()?.into_raw();
         Ok(())
     })
 }
@@ -878,17 +925,7 @@ pub unsafe extern "C" fn pie_client_query_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_op, "out_op")?;
-        give_op(
-            out,
-            c.op_query(
-                arg_str(subject, "subject")?.to_owned(),
-                arg_str(record, "record")?.to_owned(),
-            ),
-        )
-    })
+    start_async(out_op, out_err, || query_op(client, subject, record))
 }
 
 /// Whether the server has a program with this hash (64 lowercase hex digits) in its store; the
@@ -900,15 +937,12 @@ pub unsafe extern "C" fn pie_client_program_exists(
     out_exists: *mut bool,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_exists, "out_exists")?;
-        if let OpValue::Bool(b) = c
-            .op_program_exists(arg_str(hash, "hash")?.to_owned())
-            .block()?
-        {
-            *out = b;
-        }
+    let make = || {
+        arg_out(out_exists, "out_exists")?;
+        program_exists_op(client, hash)
+    };
+    blocking(out_err, make, |v| {
+        *out_exists = v.into_bool()?;
         Ok(())
     })
 }
@@ -921,20 +955,18 @@ pub unsafe extern "C" fn pie_client_program_exists_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_op, "out_op")?;
-        give_op(out, c.op_program_exists(arg_str(hash, "hash")?.to_owned()))
-    })
+    start_async(out_op, out_err, || program_exists_op(client, hash))
 }
 
 /// Uploads a program (a WebAssembly component, `len` bytes, copied) and writes its hash, 64 hex
 /// digits and a NUL, into `out_hash` (at least PIE_HASH_BUFFER_SIZE bytes). `progress` (may be
-/// NULL) is called as progress(user_data, bytes_sent, bytes_total) on a libpie runtime thread;
-/// it must return quickly and must not make blocking libpie calls (they fail with
-/// PIE_STATUS_BUSY). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_SERVER (refused, e.g. not a
-/// component; the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED,
-/// PIE_STATUS_CLIENT_CLOSED.
+/// NULL) is called as progress(user_data, bytes_sent, bytes_total) each time a 256 KiB chunk has
+/// been handed to the socket, on a libpie runtime thread; it must return quickly and must not
+/// make blocking libpie calls (they fail with PIE_STATUS_BUSY). It is never called after the
+/// upload has finished; the last chunks may go unreported when the server's reply comes first.
+/// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (not a WebAssembly component:
+/// refused before sending, as the server would drop the connection), PIE_STATUS_SERVER (refused;
+/// the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
 #[no_mangle]
 pub unsafe extern "C" fn pie_client_upload_program(
     client: *const PieClient,
@@ -947,16 +979,12 @@ pub unsafe extern "C" fn pie_client_upload_program(
     out_hash: *mut c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
+    let make = || {
         arg_out(out_hash, "out_hash")?;
-        let data = arg_bytes(data, len, "data")?.to_vec();
-        if let OpValue::Text(t) = c
-            .op_upload_program(data, Progress::new(progress, user_data))
-            .block()?
-        {
-            write_hash(out_hash, t.as_bytes())?;
-        }
+        upload_program_op(client, data, len, progress, user_data)
+    };
+    blocking(out_err, make, |v| {
+        write_hash(out_hash, v.into_text()?.as_bytes());
         Ok(())
     })
 }
@@ -975,52 +1003,8 @@ pub unsafe extern "C" fn pie_client_upload_program_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_op, "out_op")?;
-        let data = arg_bytes(data, len, "data")?.to_vec();
-        give_op(
-            out,
-            c.op_upload_program(data, Progress::new(progress, user_data)),
-        )
-    })
-}
-
-/// Shared body of the three instance-producing blocking calls.
-unsafe fn launch_blocking(
-    client: *const PieClient,
-    what: impl FnOnce() -> FfiResult<Launch>,
-    argv: *const *const c_char,
-    argc: usize,
-    detached: bool,
-    out_instance: *mut *mut super::instance::PieInstance,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_instance, "out_instance")?;
-        let op = c.op_launch(what()?, arg_argv(argv, argc)?, detached);
-        if let OpValue::Instance(i) = op.block()? {
-            *out = super::instance::PieInstance::into_raw(i);
-        }
-        Ok(())
-    })
-}
-
-/// Shared body of the three instance-producing `_async` calls.
-unsafe fn launch_async(
-    client: *const PieClient,
-    what: impl FnOnce() -> FfiResult<Launch>,
-    argv: *const *const c_char,
-    argc: usize,
-    detached: bool,
-    out_op: *mut *mut PieOp,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_op, "out_op")?;
-        give_op(out, c.op_launch(what()?, arg_argv(argv, argc)?, detached))
+    start_async(out_op, out_err, || {
+        upload_program_op(client, data, len, progress, user_data)
     })
 }
 
@@ -1037,11 +1021,18 @@ pub unsafe extern "C" fn pie_client_launch_instance(
     argv: *const *const c_char,
     argc: usize,
     detached: bool,
-    out_instance: *mut *mut super::instance::PieInstance,
+    out_instance: *mut *mut PieInstance,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
     let what = || Ok(Launch::Hash(arg_str(hash, "hash")?.to_owned()));
-    launch_blocking(client, what, argv, argc, detached, out_instance, out_err)
+    let make = || {
+        arg_out(out_instance, "out_instance")?;
+        launch_op(client, what, argv, argc, detached)
+    };
+    blocking(out_err, make, |v| {
+        *out_instance = PieInstance::into_raw(v.into_instance()?);
+        Ok(())
+    })
 }
 
 /// Asynchronous pie_client_launch_instance; the instance is pie_op_take_instance(op, ...).
@@ -1056,7 +1047,9 @@ pub unsafe extern "C" fn pie_client_launch_instance_async(
     out_err: *mut *mut PieError,
 ) -> PieStatus {
     let what = || Ok(Launch::Hash(arg_str(hash, "hash")?.to_owned()));
-    launch_async(client, what, argv, argc, detached, out_op, out_err)
+    start_async(out_op, out_err, || {
+        launch_op(client, what, argv, argc, detached)
+    })
 }
 
 /// Launches an inferlet from the server's registry by `name` ("namespace/name@version" or
@@ -1069,11 +1062,18 @@ pub unsafe extern "C" fn pie_client_launch_instance_from_registry(
     argv: *const *const c_char,
     argc: usize,
     detached: bool,
-    out_instance: *mut *mut super::instance::PieInstance,
+    out_instance: *mut *mut PieInstance,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
     let what = || Ok(Launch::Registry(arg_str(name, "name")?.to_owned()));
-    launch_blocking(client, what, argv, argc, detached, out_instance, out_err)
+    let make = || {
+        arg_out(out_instance, "out_instance")?;
+        launch_op(client, what, argv, argc, detached)
+    };
+    blocking(out_err, make, |v| {
+        *out_instance = PieInstance::into_raw(v.into_instance()?);
+        Ok(())
+    })
 }
 
 /// Asynchronous pie_client_launch_instance_from_registry (pie_op_take_instance).
@@ -1088,7 +1088,9 @@ pub unsafe extern "C" fn pie_client_launch_instance_from_registry_async(
     out_err: *mut *mut PieError,
 ) -> PieStatus {
     let what = || Ok(Launch::Registry(arg_str(name, "name")?.to_owned()));
-    launch_async(client, what, argv, argc, detached, out_op, out_err)
+    start_async(out_op, out_err, || {
+        launch_op(client, what, argv, argc, detached)
+    })
 }
 
 /// Attaches this connection to the running instance `id` (a UUID, e.g. from
@@ -1100,19 +1102,19 @@ pub unsafe extern "C" fn pie_client_launch_instance_from_registry_async(
 pub unsafe extern "C" fn pie_client_attach_instance(
     client: *const PieClient,
     id: *const c_char,
-    out_instance: *mut *mut super::instance::PieInstance,
+    out_instance: *mut *mut PieInstance,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
     let what = || Ok(Launch::Attach(arg_str(id, "id")?.to_owned()));
-    launch_blocking(
-        client,
-        what,
-        std::ptr::null(),
-        0,
-        false,
-        out_instance,
-        out_err,
-    )
+    let (argv, argc, detached) = (std::ptr::null(), 0, false);
+    let make = || {
+        arg_out(out_instance, "out_instance")?;
+        launch_op(client, what, argv, argc, detached)
+    };
+    blocking(out_err, make, |v| {
+        *out_instance = PieInstance::into_raw(v.into_instance()?);
+        Ok(())
+    })
 }
 
 /// Asynchronous pie_client_attach_instance (pie_op_take_instance).
@@ -1124,7 +1126,9 @@ pub unsafe extern "C" fn pie_client_attach_instance_async(
     out_err: *mut *mut PieError,
 ) -> PieStatus {
     let what = || Ok(Launch::Attach(arg_str(id, "id")?.to_owned()));
-    launch_async(client, what, std::ptr::null(), 0, false, out_op, out_err)
+    start_async(out_op, out_err, || {
+        launch_op(client, what, std::ptr::null(), 0, false)
+    })
 }
 
 /// Lists the instances on the server visible to this session; `*out_list` is owned by the caller
@@ -1136,12 +1140,12 @@ pub unsafe extern "C" fn pie_client_list_instances(
     out_list: *mut *mut PieInstanceList,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_list, "out_list")?;
-        if let OpValue::List(l) = c.op_list().block()? {
-            *out = Box::into_raw(l);
-        }
+    let make = || {
+        arg_out(out_list, "out_list")?;
+        list_op(client)
+    };
+    blocking(out_err, make, |v| {
+        *out_list = Box::into_raw(v.into_list()?);
         Ok(())
     })
 }
@@ -1153,25 +1157,20 @@ pub unsafe extern "C" fn pie_client_list_instances_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        give_op(arg_out(out_op, "out_op")?, c.op_list())
-    })
+    start_async(out_op, out_err, || list_op(client))
 }
 
 /// Asks the server to terminate the instance `id` (its attached client then gets an ABORTED
-/// event). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (no such
-/// instance), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+/// event). The server reports success for any well-formed UUID, whether or not such an instance
+/// exists. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (`id` is
+/// not a UUID), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
 #[no_mangle]
 pub unsafe extern "C" fn pie_client_terminate_instance(
     client: *const PieClient,
     id: *const c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        block_unit(c.op_terminate(arg_str(id, "id")?.to_owned()))
-    })
+    blocking(out_err, || terminate_op(client, id), ignore)
 }
 
 /// Asynchronous pie_client_terminate_instance (no result value).
@@ -1182,9 +1181,5 @@ pub unsafe extern "C" fn pie_client_terminate_instance_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        let out = arg_out(out_op, "out_op")?;
-        give_op(out, c.op_terminate(arg_str(id, "id")?.to_owned()))
-    })
+    start_async(out_op, out_err, || terminate_op(client, id))
 }

@@ -5,11 +5,13 @@
 //! "pie-callbacks" thread, started the first time a callback is registered, in the order the
 //! jobs were posted.
 
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
-use std::thread::{JoinHandle, ThreadId};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 
 use super::runtime::on_runtime_thread;
 use super::status::{Fail, FfiResult, PieStatus};
@@ -47,17 +49,34 @@ impl DropFn {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+thread_local! {
+    /// Id of the dispatcher whose callback thread this is (0 on every other thread). A plain
+    /// thread-local cell rather than `thread::current()`, which would allocate a handle on
+    /// every host thread that calls in.
+    static CURRENT_DISPATCHER: Cell<usize> = const { Cell::new(0) };
+}
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
 #[derive(Default)]
 struct State {
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
-    thread_id: Option<ThreadId>,
 }
 
 /// The callback thread of one client (shared with the operations started for it).
-#[derive(Default)]
 pub(crate) struct Dispatcher {
+    id: usize,
     state: Mutex<State>,
+}
+
+impl Default for Dispatcher {
+    fn default() -> Self {
+        Dispatcher {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            state: Mutex::new(State::default()),
+        }
+    }
 }
 
 impl Dispatcher {
@@ -66,9 +85,11 @@ impl Dispatcher {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if st.tx.is_none() {
             let (tx, rx) = mpsc::channel::<Job>();
+            let id = self.id;
             let thread = std::thread::Builder::new()
                 .name("pie-callbacks".into())
                 .spawn(move || {
+                    CURRENT_DISPATCHER.with(|c| c.set(id));
                     // Ends when the dispatcher is dropped (sender gone) and the queue is empty.
                     while let Ok(job) = rx.recv() {
                         // A panic inside libpie's own part of a job must not kill the thread that
@@ -82,7 +103,6 @@ impl Dispatcher {
                         format!("cannot start the callback thread: {e}"),
                     )
                 })?;
-            st.thread_id = Some(thread.thread().id());
             st.thread = Some(thread);
             st.tx = Some(tx);
         }
@@ -95,8 +115,7 @@ impl Dispatcher {
 
     /// True when called from this dispatcher's callback thread (i.e. from inside a callback).
     pub(crate) fn on_thread(&self) -> bool {
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.thread_id == Some(std::thread::current().id())
+        CURRENT_DISPATCHER.with(|c| c.get()) == self.id
     }
 
     /// Waits until every job queued so far has run, unless called from the callback thread
@@ -112,14 +131,19 @@ impl Dispatcher {
         if !started || self.on_thread() || on_runtime_thread() {
             return;
         }
-        let (done_tx, done_rx) = mpsc::sync_channel::<()>(1);
-        if self
-            .post(Box::new(move || {
-                let _ = done_tx.send(());
-            }))
-            .is_ok()
-        {
-            let _ = done_rx.recv();
+        // A mutex and condvar rather than a channel: std's channels allocate per-thread state on
+        // the waiting (host) thread that is only released when that thread exits.
+        let done = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = Arc::clone(&done);
+        let posted = self.post(Box::new(move || {
+            *signal.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            signal.1.notify_all();
+        }));
+        if posted.is_ok() {
+            let mut finished = done.0.lock().unwrap_or_else(|e| e.into_inner());
+            while !*finished {
+                finished = done.1.wait(finished).unwrap_or_else(|e| e.into_inner());
+            }
         }
     }
 }
@@ -132,7 +156,7 @@ impl Drop for Dispatcher {
             // Joining from the callback thread itself (the host freed its last handle inside a
             // callback) would deadlock: that thread exits by itself once the current job returns.
             // Runtime workers must not block either.
-            if st.thread_id != Some(std::thread::current().id()) && !on_runtime_thread() {
+            if !self.on_thread() && !on_runtime_thread() {
                 let _ = thread.join();
             }
         }

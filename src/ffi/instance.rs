@@ -11,7 +11,7 @@ use crate::{Error, ErrorKind};
 
 use super::client::{ClientShared, Progress};
 use super::dispatch::{DropFn, UserData};
-use super::op::{give_op, OpValue, PieOp};
+use super::op::{blocking, ignore, start_async, OpValue, PieOp};
 use super::status::{
     arg_bytes, arg_out, arg_ref, arg_str, ffi_call, ffi_value, to_cstring, Fail, FfiResult,
     PieError, PieStatus,
@@ -131,6 +131,9 @@ pub unsafe extern "C" fn pie_event_text(
     out_len: *mut usize,
 ) -> *const c_char {
     ffi_value(std::ptr::null(), || {
+        if let Some(l) = out_len.as_mut() {
+            *l = 0;
+        }
         let ev = arg_ref(event, "event")?;
         let (ptr, len) = match &ev.text {
             Some(t) => (t.as_ptr().cast::<c_char>(), t.len() - 1),
@@ -217,6 +220,8 @@ pub(crate) struct InstanceShared {
     scheduled: AtomicBool,
     /// Poll mode: counted in the client's ready_count (the wake fd is readable).
     ready: AtomicBool,
+    /// The end of the stream was handed to the host (a recv status or the final callback).
+    end_reported: AtomicBool,
     // Last: the client outlives the core instance.
     client: Arc<ClientShared>,
 }
@@ -234,23 +239,27 @@ impl InstanceShared {
             freed: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             ready: AtomicBool::new(false),
+            end_reported: AtomicBool::new(false),
             client,
         });
+        // The core calls a newly installed hook once at once if events are already queued or
+        // the stream already ended, so nothing that arrived before this point is missed.
         let weak = Arc::downgrade(&shared);
         shared.core.set_notify(Some(Arc::new(move || {
             if let Some(inst) = weak.upgrade() {
                 inst.on_notify();
             }
         })));
-        // Events that arrived before the hook was installed.
-        if shared.core.pending_events() > 0 {
-            shared.on_notify();
-        }
         shared
     }
 
     /// Called on the reader task when an event is queued or the stream ends: cheap, no blocking.
     fn on_notify(self: &Arc<Self>) {
+        // Nothing can follow a reported end; a later notification (e.g. the connection closing
+        // after the terminal event) must not make the wake fd readable again.
+        if self.end_reported.load(Ordering::SeqCst) {
+            return;
+        }
         let poll = matches!(*lock(&self.mode), Mode::Poll);
         if poll {
             self.mark_ready();
@@ -312,6 +321,7 @@ impl InstanceShared {
                         Mode::Poll => return,
                     };
                     let status = Fail::from(e).status;
+                    self.end_reported.store(true, Ordering::SeqCst);
                     // SAFETY: as above; the final call carries no event.
                     unsafe { (cb.call)(cb.drop.user_data.get(), status, std::ptr::null()) };
                     cb.drop.run();
@@ -334,7 +344,10 @@ impl InstanceShared {
     fn after_recv(&self, r: &Result<InstanceEvent, Error>) {
         // After an event the host keeps calling recv until it gets something else, so the fd
         // only needs re-evaluating on a non-event result.
-        if r.is_err() {
+        if let Err(e) = r {
+            if e.kind() != ErrorKind::Timeout {
+                self.end_reported.store(true, Ordering::SeqCst);
+            }
             self.settle();
         }
     }
@@ -423,6 +436,28 @@ fn timeout_arg(timeout_ms: i32) -> FfiResult<Option<Duration>> {
     }
 }
 
+unsafe fn send_op(instance: *const PieInstance, message: *const c_char) -> FfiResult<Arc<PieOp>> {
+    let i = inst_arg(instance)?;
+    Ok(i.op_send(arg_str(message, "message")?.to_owned()))
+}
+
+unsafe fn upload_blob_op(
+    instance: *const PieInstance,
+    data: *const u8,
+    len: usize,
+    progress: Option<unsafe extern "C" fn(*mut c_void, u64, u64)>,
+    user_data: *mut c_void,
+) -> FfiResult<Arc<PieOp>> {
+    let i = inst_arg(instance)?;
+    let data = arg_bytes(data, len, "data")?.to_vec();
+    Ok(i.op_upload_blob(data, Progress::new(progress, user_data)))
+}
+
+unsafe fn terminate_op(instance: *const PieInstance) -> FfiResult<Arc<PieOp>> {
+    let i = inst_arg(instance)?;
+    Ok(i.client.op_terminate(i.core.id().to_owned()))
+}
+
 /// The instance id (a lowercase UUID): NUL-terminated, borrowed, valid until
 /// pie_instance_free(instance). NULL if `instance` is NULL.
 #[no_mangle]
@@ -446,12 +481,7 @@ pub unsafe extern "C" fn pie_instance_send(
     message: *const c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        i.op_send(arg_str(message, "message")?.to_owned())
-            .block()
-            .map(|_| ())
-    })
+    blocking(out_err, || send_op(instance, message), ignore)
 }
 
 /// Asynchronous pie_instance_send (no result value).
@@ -462,11 +492,7 @@ pub unsafe extern "C" fn pie_instance_send_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        let out = arg_out(out_op, "out_op")?;
-        give_op(out, i.op_send(arg_str(message, "message")?.to_owned()))
-    })
+    start_async(out_op, out_err, || send_op(instance, message))
 }
 
 /// Uploads `len` bytes (copied) to the instance as a blob. `progress` as in
@@ -484,13 +510,8 @@ pub unsafe extern "C" fn pie_instance_upload_blob(
     user_data: *mut c_void,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        let data = arg_bytes(data, len, "data")?.to_vec();
-        i.op_upload_blob(data, Progress::new(progress, user_data))
-            .block()
-            .map(|_| ())
-    })
+    let make = || upload_blob_op(instance, data, len, progress, user_data);
+    blocking(out_err, make, ignore)
 }
 
 /// Asynchronous pie_instance_upload_blob (no result value); `user_data` must stay valid until
@@ -507,15 +528,8 @@ pub unsafe extern "C" fn pie_instance_upload_blob_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        let out = arg_out(out_op, "out_op")?;
-        let data = arg_bytes(data, len, "data")?.to_vec();
-        give_op(
-            out,
-            i.op_upload_blob(data, Progress::new(progress, user_data)),
-        )
-    })
+    let make = || upload_blob_op(instance, data, len, progress, user_data);
+    start_async(out_op, out_err, make)
 }
 
 /// Terminates the instance (as pie_client_terminate_instance with its id). Its stream then ends
@@ -525,13 +539,7 @@ pub unsafe extern "C" fn pie_instance_terminate(
     instance: *const PieInstance,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        i.client
-            .op_terminate(i.core.id().to_owned())
-            .block()
-            .map(|_| ())
-    })
+    blocking(out_err, || terminate_op(instance), ignore)
 }
 
 /// Asynchronous pie_instance_terminate (no result value).
@@ -541,11 +549,7 @@ pub unsafe extern "C" fn pie_instance_terminate_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let i = inst_arg(instance)?;
-        let out = arg_out(out_op, "out_op")?;
-        give_op(out, i.client.op_terminate(i.core.id().to_owned()))
-    })
+    start_async(out_op, out_err, || terminate_op(instance))
 }
 
 /// Receives the next event, in server order, into `*out_event` (owned by the caller:
@@ -570,10 +574,7 @@ pub unsafe extern "C" fn pie_instance_recv(
         // The non-blocking form is answered on the caller's thread: game loops call it often.
         let ev = match timeout {
             Some(d) if d.is_zero() => Box::new(PieEvent::from(i.recv_now()?)),
-            _ => match i.op_recv(timeout).block()? {
-                OpValue::Event(e) => e,
-                _ => return Err(Fail::new(PieStatus::Internal, "recv produced no event")),
-            },
+            _ => i.op_recv(timeout).block()?.into_event()?,
         };
         *out = Box::into_raw(ev);
         Ok(())
@@ -590,12 +591,11 @@ pub unsafe extern "C" fn pie_instance_recv_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
+    start_async(out_op, out_err, || {
         let i = inst_arg(instance)?;
-        let out = arg_out(out_op, "out_op")?;
         let timeout = timeout_arg(timeout_ms)?;
         i.poll_mode()?;
-        give_op(out, i.op_recv(timeout))
+        Ok(i.op_recv(timeout))
     })
 }
 
@@ -609,7 +609,9 @@ pub unsafe extern "C" fn pie_instance_recv_async(
 /// pie_instance_set_callback or the instance is freed. Events already queued are delivered too.
 /// A callback may call any libpie function, including pie_instance_free on this instance or
 /// pie_client_free on its client (both deferred until the callback returns). pie_instance_recv
-/// then returns PIE_STATUS_BUSY until the stream has ended. Errors: PIE_STATUS_NULL_POINTER
+/// then returns PIE_STATUS_BUSY until the stream has ended (finish or cancel pending
+/// pie_instance_recv_async operations first: an event they take is not passed to the callback).
+/// Errors: PIE_STATUS_NULL_POINTER
 /// (`instance`, `callback`), PIE_STATUS_DETACHED, PIE_STATUS_IO.
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_set_callback(

@@ -5,6 +5,11 @@
 //! body runs in), `runtime` (the hidden, reference-counted tokio runtime), `dispatch` (the
 //! per-client callback thread and the wake fd), `op` (PieOp: the single machinery behind every
 //! network call, blocking or not), `client`, `instance`, `key`.
+//!
+//! Safety contract of every `unsafe extern "C"` function: pointer arguments are NULL (checked)
+//! or valid for the access the header documents; handles come from libpie and are not yet freed.
+//! It is written once, in the header overview and per function, not in `# Safety` sections.
+#![allow(clippy::missing_safety_doc)]
 
 mod client;
 mod dispatch;

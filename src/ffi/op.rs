@@ -54,12 +54,35 @@ struct OpState {
     callback: Option<OpCallback>,
 }
 
+/// Set when an operation's runtime task (and everything its future held) is gone. The host-side
+/// releases wait for it, so that the last reference to a client or to the runtime is never
+/// dropped on a runtime thread (which could not join the runtime's threads).
+#[derive(Default)]
+struct TaskGone {
+    gone: Mutex<bool>,
+    cv: Condvar,
+}
+
+/// Lives inside the task's future: its drop, on completion or abort, marks the task gone.
+struct GoneGuard(Arc<TaskGone>);
+
+impl Drop for GoneGuard {
+    fn drop(&mut self) {
+        *lock(&self.0.gone) = true;
+        self.0.cv.notify_all();
+    }
+}
+
+/// Longest wait for an aborted task to be dropped by the runtime (normally microseconds).
+const TASK_GONE_WAIT: Duration = Duration::from_secs(2);
+
 /// A network call in progress or finished (opaque). Handed out by every `*_async` function;
 /// owned by the caller and freed with pie_op_free. Usable from any thread.
 pub struct PieOp {
     state: Mutex<OpState>,
     done: Condvar,
     task: Mutex<Option<AbortHandle>>,
+    task_gone: Arc<TaskGone>,
     dispatcher: Arc<Dispatcher>,
     _client: Option<Arc<ClientShared>>,
     // Last, so the runtime outlives everything else the operation holds.
@@ -76,13 +99,17 @@ impl PieOp {
             state: Mutex::new(OpState::default()),
             done: Condvar::new(),
             task: Mutex::new(None),
+            task_gone: Arc::new(TaskGone::default()),
             dispatcher: ctx.dispatcher,
             _client: ctx.client,
             rt: ctx.rt,
         });
         // The task holds the operation weakly: freeing the operation cancels the call.
         let weak = Arc::downgrade(&op);
+        let guard = GoneGuard(Arc::clone(&op.task_gone));
         let task = op.rt.handle().spawn(async move {
+            // Declared first, dropped last: after the future and the upgraded `op` below.
+            let _guard = guard;
             let bounded = async move {
                 match limit {
                     Some(d) => tokio::time::timeout(d, fut).await.unwrap_or_else(|_| {
@@ -178,6 +205,28 @@ impl PieOp {
         true
     }
 
+    /// Waits (bounded) until the runtime task has dropped everything it held. Skipped on
+    /// runtime threads, where waiting could deadlock.
+    fn wait_task_gone(&self) {
+        if on_runtime_thread() {
+            return;
+        }
+        let mut gone = lock(&self.task_gone.gone);
+        let deadline = Instant::now() + TASK_GONE_WAIT;
+        while !*gone {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            gone = self
+                .task_gone
+                .cv
+                .wait_timeout(gone, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     fn cancel(self: &Arc<Self>) {
         if let Some(task) = lock(&self.task).take() {
             task.abort();
@@ -199,15 +248,11 @@ impl PieOp {
             ));
         }
         self.wait(None);
-        // The runtime task that completed the operation still holds a strong reference for a
-        // moment after waking us. Wait until it lets go, so that when this was the host's last
-        // libpie object the runtime is dropped here (joining its threads) rather than on a
-        // runtime thread (detached reaper: threads outlive the free, fatal after dlclose).
-        let start = Instant::now();
-        while Arc::strong_count(&self) > 1 && start.elapsed() < Duration::from_secs(1) {
-            std::thread::yield_now();
-        }
-        self.take(|v| Some(std::mem::replace(v, OpValue::Taken)))
+        let value = self.take(|v| Some(std::mem::replace(v, OpValue::Taken)));
+        // The task may still hold a reference for a moment after completing; the last one must
+        // be released here, on the host's thread.
+        self.wait_task_gone();
+        value
     }
 
     /// Applies `pick` to the successful value; PENDING while running, the failure otherwise,
@@ -250,10 +295,84 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Hands a new operation to the host through `out_op`.
-pub(crate) fn give_op(out_op: &mut *mut PieOp, op: Arc<PieOp>) -> FfiResult {
-    *out_op = Arc::into_raw(op) as *mut PieOp;
+impl OpValue {
+    fn wrong(what: &str) -> Fail {
+        Fail::new(
+            PieStatus::Internal,
+            format!("the operation produced no {what}"),
+        )
+    }
+
+    pub(crate) fn into_text(self) -> FfiResult<CString> {
+        match self {
+            OpValue::Text(t) => Ok(t),
+            _ => Err(Self::wrong("text")),
+        }
+    }
+
+    pub(crate) fn into_bool(self) -> FfiResult<bool> {
+        match self {
+            OpValue::Bool(b) => Ok(b),
+            _ => Err(Self::wrong("boolean")),
+        }
+    }
+
+    pub(crate) fn into_client(self) -> FfiResult<Arc<ClientShared>> {
+        match self {
+            OpValue::Client(c) => Ok(c),
+            _ => Err(Self::wrong("client")),
+        }
+    }
+
+    pub(crate) fn into_instance(self) -> FfiResult<Arc<InstanceShared>> {
+        match self {
+            OpValue::Instance(i) => Ok(i),
+            _ => Err(Self::wrong("instance")),
+        }
+    }
+
+    pub(crate) fn into_list(self) -> FfiResult<Box<PieInstanceList>> {
+        match self {
+            OpValue::List(l) => Ok(l),
+            _ => Err(Self::wrong("instance list")),
+        }
+    }
+
+    pub(crate) fn into_event(self) -> FfiResult<Box<PieEvent>> {
+        match self {
+            OpValue::Event(e) => Ok(e),
+            _ => Err(Self::wrong("event")),
+        }
+    }
+}
+
+/// Shared body of every blocking network call: `make` checks the arguments (out-parameters
+/// included, so nothing is sent for a call that cannot deliver its result) and starts the
+/// operation; the call waits for it and hands the value to `finish`.
+pub(crate) fn blocking(
+    out_err: *mut *mut PieError,
+    make: impl FnOnce() -> FfiResult<Arc<PieOp>>,
+    finish: impl FnOnce(OpValue) -> FfiResult,
+) -> PieStatus {
+    ffi_call(out_err, || finish(make()?.block()?))
+}
+
+/// `finish` for calls without a result value.
+pub(crate) fn ignore(_: OpValue) -> FfiResult {
     Ok(())
+}
+
+/// Shared body of every `_async` call: the operation goes to `*out_op` (owned by the caller).
+pub(crate) unsafe fn start_async(
+    out_op: *mut *mut PieOp,
+    out_err: *mut *mut PieError,
+    make: impl FnOnce() -> FfiResult<Arc<PieOp>>,
+) -> PieStatus {
+    ffi_call(out_err, || {
+        let out = arg_out(out_op, "out_op")?;
+        *out = Arc::into_raw(make()?) as *mut PieOp;
+        Ok(())
+    })
 }
 
 /// Borrows the operation behind a host handle, keeping it alive for the duration of the call.
@@ -270,8 +389,8 @@ pub unsafe extern "C" fn pie_op_poll(op: *const PieOp) -> PieStatus {
     ffi_value(PieStatus::NullPointer, || Ok(op_arg(op)?.status()))
 }
 
-/// Waits until the operation finishes or `timeout_ms` elapses (-1 waits forever, 0 does not
-/// wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
+/// Waits until the operation finishes or `timeout_ms` elapses (-1, or any negative value, waits
+/// forever; 0 does not wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
 /// Must not be called from an upload progress callback (PIE_STATUS_BUSY).
 #[no_mangle]
 pub unsafe extern "C" fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieStatus {
@@ -287,7 +406,8 @@ pub unsafe extern "C" fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieSt
 }
 
 /// Registers `callback(user_data, op, status)`, called once when the operation finishes (at once,
-/// if it already has), on the client's callback thread; `op` is the same handle the host holds,
+/// if it already has), on the client's callback thread (for pie_client_connect_async: the thread
+/// that becomes the new client's callback thread); `op` is the same handle the host holds,
 /// valid during the call even if the host frees it there. Then `drop(user_data)` runs once (also
 /// when the callback is replaced or the op is freed without it ever being called). The callback
 /// may call any libpie function, including pie_op_take_* and pie_op_free on this op.
@@ -360,17 +480,20 @@ pub unsafe extern "C" fn pie_op_error(op: *const PieOp, out_err: *mut *mut PieEr
     })
 }
 
-/// Shared body of the pie_op_take_* functions.
+/// Shared body of the pie_op_take_* functions: a value of the kind `is_kind` accepts is moved
+/// out and converted; any other value stays in the operation.
 unsafe fn take_into<T>(
     op: *const PieOp,
     out: *mut *mut T,
     out_err: *mut *mut PieError,
-    pick: impl FnOnce(&mut OpValue) -> Option<*mut T>,
+    is_kind: fn(&OpValue) -> bool,
+    into_raw: impl FnOnce(OpValue) -> FfiResult<*mut T>,
 ) -> PieStatus {
     ffi_call(out_err, || {
         let op = op_arg(op)?;
         let out = arg_out(out, "out")?;
-        *out = op.take(pick)?;
+        let value = op.take(|v| is_kind(v).then(|| std::mem::replace(v, OpValue::Taken)))?;
+        *out = into_raw(value)?;
         Ok(())
     })
 }
@@ -385,14 +508,9 @@ pub unsafe extern "C" fn pie_op_take_client(
     out_client: *mut *mut PieClient,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    take_into(op, out_client, out_err, |v| {
-        match std::mem::replace(v, OpValue::Taken) {
-            OpValue::Client(c) => Some(PieClient::into_raw(c)),
-            other => {
-                *v = other;
-                None
-            }
-        }
+    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::Client(_));
+    take_into(op, out_client, out_err, is_kind, |v| {
+        Ok(PieClient::into_raw(v.into_client()?))
     })
 }
 
@@ -404,14 +522,9 @@ pub unsafe extern "C" fn pie_op_take_instance(
     out_instance: *mut *mut PieInstance,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    take_into(op, out_instance, out_err, |v| {
-        match std::mem::replace(v, OpValue::Taken) {
-            OpValue::Instance(i) => Some(PieInstance::into_raw(i)),
-            other => {
-                *v = other;
-                None
-            }
-        }
+    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::Instance(_));
+    take_into(op, out_instance, out_err, is_kind, |v| {
+        Ok(PieInstance::into_raw(v.into_instance()?))
     })
 }
 
@@ -423,14 +536,9 @@ pub unsafe extern "C" fn pie_op_take_instance_list(
     out_list: *mut *mut PieInstanceList,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    take_into(op, out_list, out_err, |v| {
-        match std::mem::replace(v, OpValue::Taken) {
-            OpValue::List(l) => Some(Box::into_raw(l)),
-            other => {
-                *v = other;
-                None
-            }
-        }
+    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::List(_));
+    take_into(op, out_list, out_err, is_kind, |v| {
+        Ok(Box::into_raw(v.into_list()?))
     })
 }
 
@@ -443,14 +551,9 @@ pub unsafe extern "C" fn pie_op_take_event(
     out_event: *mut *mut PieEvent,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    take_into(op, out_event, out_err, |v| {
-        match std::mem::replace(v, OpValue::Taken) {
-            OpValue::Event(e) => Some(Box::into_raw(e)),
-            other => {
-                *v = other;
-                None
-            }
-        }
+    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::Event(_));
+    take_into(op, out_event, out_err, is_kind, |v| {
+        Ok(Box::into_raw(v.into_event()?))
     })
 }
 
@@ -500,6 +603,7 @@ pub unsafe extern "C" fn pie_op_free(op: *mut PieOp) {
         }
         let op = Arc::from_raw(op as *const PieOp);
         op.cancel();
+        op.wait_task_gone();
         drop(op);
         Ok(())
     })

@@ -334,3 +334,118 @@ pub extern "C" fn pie_status_name(status: i32) -> *const c_char {
         .map_or(c"PIE_STATUS_UNKNOWN", |s| s.name())
         .as_ptr()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_numbers_are_stable() {
+        // Appending is allowed; changing any of these numbers breaks every compiled host.
+        let expected = [
+            (PieStatus::Ok, 0),
+            (PieStatus::InvalidArgument, 1),
+            (PieStatus::ConnectionFailed, 2),
+            (PieStatus::ConnectionClosed, 3),
+            (PieStatus::ClientClosed, 4),
+            (PieStatus::Timeout, 5),
+            (PieStatus::Server, 6),
+            (PieStatus::Auth, 7),
+            (PieStatus::Key, 8),
+            (PieStatus::Protocol, 9),
+            (PieStatus::Detached, 10),
+            (PieStatus::StreamEnded, 11),
+            (PieStatus::Io, 12),
+            (PieStatus::Internal, 13),
+            (PieStatus::NullPointer, 14),
+            (PieStatus::InvalidUtf8, 15),
+            (PieStatus::Panic, 16),
+            (PieStatus::Pending, 17),
+            (PieStatus::Busy, 18),
+            (PieStatus::BufferTooSmall, 19),
+            (PieStatus::Cancelled, 20),
+        ];
+        assert_eq!(expected.len(), PieStatus::ALL.len());
+        for (status, number) in expected {
+            assert_eq!(status as i32, number);
+            let name = unsafe { CStr::from_ptr(pie_status_name(number)) };
+            assert_eq!(name, status.name());
+        }
+    }
+
+    #[test]
+    fn every_error_kind_has_its_own_status() {
+        let kinds = [
+            ErrorKind::InvalidArgument,
+            ErrorKind::ConnectionFailed,
+            ErrorKind::ConnectionClosed,
+            ErrorKind::ClientClosed,
+            ErrorKind::Timeout,
+            ErrorKind::Server,
+            ErrorKind::Auth,
+            ErrorKind::Key,
+            ErrorKind::Protocol,
+            ErrorKind::Detached,
+            ErrorKind::StreamEnded,
+            ErrorKind::Io,
+            ErrorKind::Internal,
+        ];
+        let statuses: std::collections::HashSet<PieStatus> =
+            kinds.iter().map(|k| PieStatus::from(*k)).collect();
+        assert_eq!(statuses.len(), kinds.len());
+        assert!(!statuses.contains(&PieStatus::Ok));
+    }
+
+    #[test]
+    fn panics_become_a_status_and_an_error_object() {
+        let mut err: *mut PieError = std::ptr::null_mut();
+        let status = ffi_call(&mut err, || panic!("boom"));
+        assert_eq!(status, PieStatus::Panic);
+        assert!(!err.is_null());
+        unsafe {
+            assert_eq!(pie_error_status(err), PieStatus::Panic);
+            let msg = CStr::from_ptr(pie_error_message(err)).to_str().unwrap();
+            assert!(msg.contains("boom"), "{msg}");
+            pie_error_free(err);
+        }
+        // A NULL out_err is allowed; the fallback value is returned for value accessors.
+        assert_eq!(
+            ffi_call(std::ptr::null_mut(), || panic!("x")),
+            PieStatus::Panic
+        );
+        assert_eq!(ffi_value(7, || panic!("y")), 7);
+    }
+
+    #[test]
+    fn success_leaves_out_err_untouched() {
+        let sentinel = 0x10 as *mut PieError;
+        let mut err = sentinel;
+        assert_eq!(ffi_call(&mut err, || Ok(())), PieStatus::Ok);
+        assert_eq!(err, sentinel);
+    }
+
+    #[test]
+    fn interior_nul_is_replaced_not_truncated() {
+        assert_eq!(to_cstring("a\0b").to_str().unwrap(), "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn argument_checks_name_the_parameter() {
+        unsafe {
+            let e = arg_str(std::ptr::null(), "url").unwrap_err();
+            assert_eq!(e.status, PieStatus::NullPointer);
+            assert!(e.message.contains("url"));
+            let bad = [0x61u8, 0xff, 0];
+            let e = arg_str(bad.as_ptr().cast(), "subject").unwrap_err();
+            assert_eq!(e.status, PieStatus::InvalidUtf8);
+            assert!(e.message.contains("subject"));
+            assert!(arg_bytes(std::ptr::null(), 0, "data").unwrap().is_empty());
+            assert_eq!(
+                arg_bytes(std::ptr::null(), 1, "data").unwrap_err().status,
+                PieStatus::NullPointer
+            );
+            let e = arg_argv(std::ptr::null(), 2).unwrap_err();
+            assert!(e.message.contains("argv"));
+        }
+    }
+}

@@ -97,10 +97,18 @@ static inline unsigned char *read_program(const char *name, size_t *len) {
   return buf;
 }
 
-static inline PieClient *connect_default(void) {
+/* A connection that has not authenticated yet (the server accepts nothing else first). */
+static inline PieClient *connect_raw(void) {
   PieClient *c = NULL;
   EXPECT(PIE_STATUS_OK, pie_client_connect(env_or_die("PIE_TEST_URL"), NULL, &c, &err));
   CHECK(c != NULL);
+  return c;
+}
+
+/* A connection authenticated as "tester" (the default simulator has authentication off). */
+static inline PieClient *connect_default(void) {
+  PieClient *c = connect_raw();
+  EXPECT(PIE_STATUS_OK, pie_client_authenticate(c, "tester", NULL, &err));
   return c;
 }
 

@@ -1,8 +1,9 @@
 /* Every _async form, driven by pie_op_poll, pie_op_wait and pie_op_set_callback, plus
  * cancellation and freeing pending operations. */
-#include <stdatomic.h>
 
 #include "pie_test.h"
+
+#include <stdatomic.h>
 
 /* Waits for `op` and checks its final status. */
 static void finish(PieOp *op, PieStatus want) {
@@ -50,6 +51,25 @@ static void on_op_drop(void *ud) {
   CHECK(atomic_load(&r->calls) <= 1);
   atomic_fetch_add(&r->drops, 1);
 }
+/* A connect completion: take the client inside the callback, use it (blocking calls on the
+ * callback thread), free it there (deferred). */
+static atomic_int connect_cb_ok, connect_cb_drops;
+static void on_connected(void *ud, PieOp *op, PieStatus status) {
+  (void)ud;
+  PieClient *c = NULL;
+  PieError *e = NULL;
+  if (status == PIE_STATUS_OK && pie_op_take_client(op, &c, &e) == PIE_STATUS_OK &&
+      pie_client_authenticate(c, "cb", NULL, &e) == PIE_STATUS_OK &&
+      pie_client_ping(c, &e) == PIE_STATUS_OK)
+    atomic_store(&connect_cb_ok, 1);
+  pie_error_free(e);
+  pie_client_free(c);
+}
+static void on_connected_drop(void *ud) {
+  (void)ud;
+  atomic_fetch_add(&connect_cb_drops, 1);
+}
+
 static void wait_for(atomic_int *v, int want) {
   for (int i = 0; i < 1000 && atomic_load(v) < want; i++) sleep_ms(10);
   CHECK(atomic_load(v) >= want);
@@ -75,6 +95,12 @@ int main(void) {
   EXPECT(PIE_STATUS_OK, pie_client_connect_async("ws://127.0.0.1:1", NULL, &op, &err));
   finish(op, PIE_STATUS_CONNECTION_FAILED);
   EXPECT(PIE_STATUS_CONNECTION_FAILED, pie_op_take_client(op, &again, &err));
+  pie_op_free(op);
+  /* Completion by callback, on the thread that becomes the new client's callback thread. */
+  EXPECT(PIE_STATUS_OK, pie_client_connect_async(url, NULL, &op, &err));
+  EXPECT(PIE_STATUS_OK, pie_op_set_callback(op, on_connected, NULL, on_connected_drop, &err));
+  wait_for(&connect_cb_drops, 1);
+  CHECK(atomic_load(&connect_cb_ok) == 1);
   pie_op_free(op);
   /* A connect op freed without taking its client releases it. */
   EXPECT(PIE_STATUS_OK, pie_client_connect_async(url, NULL, &op, &err));
@@ -168,7 +194,7 @@ int main(void) {
   EXPECT(PIE_STATUS_OK, pie_client_terminate_instance_async(c, id, &op, &err));
   finish(op, PIE_STATUS_OK);
   pie_op_free(op);
-  EXPECT(PIE_STATUS_OK, pie_client_terminate_instance_async(c, "00000000-0000-0000-0000-000000000000", &op, &err));
+  EXPECT(PIE_STATUS_OK, pie_client_terminate_instance_async(c, "not-a-uuid", &op, &err));
   finish(op, PIE_STATUS_SERVER);
   pie_op_free(op);
 
@@ -227,10 +253,13 @@ int main(void) {
   EXPECT(PIE_STATUS_NULL_POINTER, pie_op_set_callback(op, NULL, &r2, NULL, &err));
   pie_op_free(op);
 
-  /* internal auth with a wrong token fails through the op (after the server's delay) */
-  EXPECT(PIE_STATUS_OK, pie_client_internal_authenticate_async(c, "wrong", &op, &err));
+  /* internal auth with a wrong token fails through the op (after the server's delay); a
+   * fresh connection, since an authenticated one answers "Already authenticated" */
+  PieClient *fresh = connect_raw();
+  EXPECT(PIE_STATUS_OK, pie_client_internal_authenticate_async(fresh, "wrong", &op, &err));
   finish(op, PIE_STATUS_AUTH);
   pie_op_free(op);
+  pie_client_free(fresh);
 
   /* pending calls end with CLIENT_CLOSED when the client closes */
   EXPECT(PIE_STATUS_OK, pie_client_launch_instance_from_registry_async(c, "forever@1", NULL, 0, false, &op, &err));

@@ -1,10 +1,11 @@
 /* Callback delivery: order, thread, final call, drop-once, calling back into libpie from a
  * callback, freeing an instance or a client inside its own callback, freeing while a callback
  * runs, replacing a callback, connection callbacks. */
-#include <pthread.h>
-#include <stdatomic.h>
 
 #include "pie_test.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 typedef struct {
   PieInstance *inst;

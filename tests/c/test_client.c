@@ -3,8 +3,12 @@
 #include "pie_test.h"
 
 static unsigned long long progress_calls, progress_last, progress_total;
+static PieClient *progress_client;
+static PieStatus progress_nested = PIE_STATUS_OK;
 static void on_progress(void *user_data, uint64_t sent, uint64_t total) {
   CHECK(user_data == &progress_calls);
+  /* Blocking calls from a runtime thread are refused, not deadlocked. */
+  if (progress_calls == 0) progress_nested = pie_client_ping(progress_client, NULL);
   progress_calls++;
   CHECK(sent >= progress_last && sent <= total);
   progress_last = sent;
@@ -41,7 +45,7 @@ static void test_options_and_connect_failures(void) {
   EXPECT(PIE_STATUS_INVALID_ARGUMENT, pie_connect_options_set_request_timeout_ms(o, 0, &err));
   EXPECT(PIE_STATUS_OK, pie_connect_options_set_max_launches_in_flight(o, 4, &err));
   EXPECT(PIE_STATUS_OK, pie_connect_options_set_instance_queue_limit_bytes(o, 1 << 20, &err));
-  EXPECT(PIE_STATUS_INVALID_ARGUMENT, pie_connect_options_set_instance_queue_limit_bytes(o, 0, &err));
+  EXPECT(PIE_STATUS_OK, pie_connect_options_set_instance_queue_limit_bytes(o, 0, &err)); /* unlimited */
   EXPECT(PIE_STATUS_OK, pie_connect_options_set_tcp_quickack(o, false, &err));
   const char pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
   EXPECT(PIE_STATUS_OK, pie_connect_options_add_root_cert_pem(o, (const uint8_t *)pem, strlen(pem), &err));
@@ -63,12 +67,13 @@ static void test_options_and_connect_failures(void) {
   o = pie_connect_options_new();
   EXPECT(PIE_STATUS_OK, pie_client_connect(env_or_die("PIE_TEST_URL"), o, &c, &err));
   pie_connect_options_free(o);
+  EXPECT(PIE_STATUS_OK, pie_client_authenticate(c, "opt", NULL, &err));
   EXPECT(PIE_STATUS_OK, pie_client_ping(c, &err));
   pie_client_free(c);
 }
 
 static void test_requests(void) {
-  PieClient *c = connect_default();
+  PieClient *c = connect_raw();
   EXPECT(PIE_STATUS_OK, pie_client_authenticate(c, "alice", NULL, &err));
   EXPECT(PIE_STATUS_OK, pie_client_ping(c, &err));
 
@@ -80,17 +85,29 @@ static void test_requests(void) {
   bool exists = true;
   EXPECT(PIE_STATUS_OK, pie_client_program_exists(c, expect_hash, &exists, &err));
   CHECK(!exists);
-  EXPECT(PIE_STATUS_OK, pie_client_upload_program(c, prog, len, on_progress, &progress_calls, hash, &err));
+  EXPECT(PIE_STATUS_OK, pie_client_upload_program(c, prog, len, NULL, NULL, hash, &err));
   CHECK(strcmp(hash, expect_hash) == 0);
-  CHECK(progress_calls >= 1 && progress_total == len && progress_last == len);
+  /* Progress: a 1 MiB program is 4+ chunks, so at least the first ones are acknowledged before
+   * the server's reply (which only comes after the last chunk); never called after return. */
+  size_t big_len = 0;
+  unsigned char *big = read_program("big.wasm", &big_len);
+  char big_hash[PIE_HASH_BUFFER_SIZE];
+  progress_client = c;
+  EXPECT(PIE_STATUS_OK, pie_client_upload_program(c, big, big_len, on_progress, &progress_calls, big_hash, &err));
+  CHECK(progress_nested == PIE_STATUS_BUSY);
+  unsigned long long calls_at_return = progress_calls;
+  CHECK(calls_at_return >= 2 && progress_total == big_len && progress_last <= big_len);
+  free(big);
+  sleep_ms(50);
+  CHECK(progress_calls == calls_at_return);
   EXPECT(PIE_STATUS_OK, pie_client_program_exists(c, hash, &exists, &err));
   CHECK(exists);
   char *answer = NULL;
   EXPECT(PIE_STATUS_OK, pie_client_query(c, "program_exists", hash, &answer, &err));
   CHECK(answer != NULL && strcmp(answer, "true") == 0);
   pie_string_free(answer);
-  /* Not a component: the server's text comes back verbatim. */
-  EXPECT(PIE_STATUS_SERVER, pie_client_upload_program(c, (const uint8_t *)"nope", 4, NULL, NULL, hash, &err));
+  /* Not a component: refused before sending (the real server would drop the connection). */
+  EXPECT(PIE_STATUS_INVALID_ARGUMENT, pie_client_upload_program(c, (const uint8_t *)"nope", 4, NULL, NULL, hash, &err));
 
   /* Launch with arguments; the script prints them and completes with their count. */
   const char *argv[] = {"one", "two words", "three"};
@@ -165,7 +182,7 @@ static void test_requests(void) {
     if (terminal) break;
   }
   EXPECT(PIE_STATUS_STREAM_ENDED, pie_instance_recv(att, 0, &ev, &err));
-  EXPECT(PIE_STATUS_SERVER, pie_client_terminate_instance(c, "00000000-0000-0000-0000-000000000000", &err));
+  EXPECT(PIE_STATUS_SERVER, pie_client_terminate_instance(c, "not-a-uuid", &err));
   EXPECT(PIE_STATUS_SERVER, pie_client_attach_instance(c, "00000000-0000-0000-0000-000000000000", &att, &err));
   pie_instance_free(att);
   pie_instance_free(det);
@@ -186,6 +203,24 @@ static void test_requests(void) {
   pie_instance_free(inst);
   EXPECT(PIE_STATUS_SERVER, pie_client_launch_instance_from_registry(c, "nobody/nothing@9", NULL, 0, false, &inst, &err));
 
+  /* A blob to the instance (blocking form), echoed back as a BLOB event. */
+  inst = launch(c, "blob.wasm", NULL, 0);
+  EXPECT(PIE_STATUS_OK, pie_instance_upload_blob(inst, (const uint8_t *)"\0\1\2bytes", 8, NULL, NULL, &err));
+  ev = recv_kind(inst, PIE_EVENT_KIND_BLOB);
+  size_t blen = 0;
+  const uint8_t *b = pie_event_blob(ev, &blen);
+  CHECK(blen == 8 && memcmp(b, "\0\1\2bytes", 8) == 0);
+  pie_event_free(ev);
+  EXPECT(PIE_STATUS_OK, pie_instance_send(inst, "bye", &err));
+  expect_text(inst, PIE_EVENT_KIND_STDOUT, "bye");
+  expect_text(inst, PIE_EVENT_KIND_COMPLETED, "got");
+  pie_instance_free(inst);
+
+  /* A measurement for the report (not asserted): blocking ping round trips. */
+  double t0 = now_ms();
+  for (int i = 0; i < 200; i++) EXPECT(PIE_STATUS_OK, pie_client_ping(c, &err));
+  printf("blocking ping: %.1f us per round trip (200 pings)\n", (now_ms() - t0) * 1000.0 / 200);
+
   /* Close: idempotent; later calls fail with CLIENT_CLOSED. */
   EXPECT(PIE_STATUS_OK, pie_client_close(c, &err));
   EXPECT(PIE_STATUS_OK, pie_client_close(c, &err));
@@ -195,11 +230,11 @@ static void test_requests(void) {
 }
 
 static void test_internal_auth(void) {
-  PieClient *c = connect_default();
+  PieClient *c = connect_raw();
   EXPECT(PIE_STATUS_OK, pie_client_internal_authenticate(c, env_or_die("PIE_TEST_TOKEN"), &err));
   EXPECT(PIE_STATUS_OK, pie_client_ping(c, &err));
   pie_client_free(c);
-  c = connect_default();
+  c = connect_raw();
   EXPECT(PIE_STATUS_AUTH, pie_client_internal_authenticate(c, "wrong-token", &err));
   pie_client_free(c);
 }
@@ -222,7 +257,19 @@ static void test_keys_and_auth(void) {
   PieKey *key2 = NULL;
   EXPECT(PIE_STATUS_OK, pie_key_load_memory((const uint8_t *)buf, n, NULL, &key2, &err));
 
+  /* The same key, encrypted with the passphrase "secret". */
+  const char *enc = env_or_die("PIE_TEST_KEY_ENCRYPTED");
+  PieKey *key3 = NULL;
+  EXPECT(PIE_STATUS_KEY, pie_key_load_file(enc, NULL, &key3, &err));
+  EXPECT(PIE_STATUS_KEY, pie_key_load_file(enc, "wrong", &key3, &err));
+  CHECK(key3 == NULL);
+  EXPECT(PIE_STATUS_OK, pie_key_load_file(enc, "secret", &key3, &err));
+
   PieClient *c = NULL;
+  EXPECT(PIE_STATUS_OK, pie_client_connect(env_or_die("PIE_TEST_AUTH_URL"), NULL, &c, &err));
+  EXPECT(PIE_STATUS_OK, pie_client_authenticate(c, env_or_die("PIE_TEST_USER"), key3, &err));
+  pie_key_free(key3);
+  pie_client_free(c);
   EXPECT(PIE_STATUS_OK, pie_client_connect(env_or_die("PIE_TEST_AUTH_URL"), NULL, &c, &err));
   EXPECT(PIE_STATUS_AUTH, pie_client_authenticate(c, "mallory", key, &err));
   pie_client_free(c);

@@ -51,6 +51,7 @@ static void test_overflow(void) {
   PieClient *c = NULL;
   EXPECT(PIE_STATUS_OK, pie_client_connect(env_or_die("PIE_TEST_URL"), o, &c, &err));
   pie_connect_options_free(o);
+  EXPECT(PIE_STATUS_OK, pie_client_authenticate(c, "tester", NULL, &err));
   PieInstance *inst = launch(c, "flood.wasm", NULL, 0);
   /* Let the whole flood arrive while nobody receives. */
   sleep_ms(500);

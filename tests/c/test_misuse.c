@@ -115,7 +115,10 @@ int main(void) {
   EXPECT(PIE_STATUS_OK, pie_client_close(c, &err));
   EXPECT(PIE_STATUS_CLIENT_CLOSED, pie_client_ping(c, &err));
   EXPECT(PIE_STATUS_CLIENT_CLOSED, pie_client_query(c, "a", "b", &res, &err));
-  EXPECT(PIE_STATUS_CLIENT_CLOSED, pie_client_upload_program(c, (const uint8_t *)"x", 1, NULL, NULL, hash, &err));
+  size_t plen = 0;
+  unsigned char *prog = read_program("kinds.wasm", &plen);
+  EXPECT(PIE_STATUS_CLIENT_CLOSED, pie_client_upload_program(c, prog, plen, NULL, NULL, hash, &err));
+  free(prog);
   PieInstance *none = NULL;
   EXPECT(PIE_STATUS_CLIENT_CLOSED, pie_client_launch_instance(c, hash, NULL, 0, false, &none, &err));
   CHECK(none == NULL);

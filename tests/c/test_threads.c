@@ -1,9 +1,10 @@
 /* Handles shared by several threads; after the last free no libpie thread remains, and the
  * library starts again afterwards. */
-#include <pthread.h>
-#include <stdatomic.h>
 
 #include "pie_test.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 static PieClient *shared_client;
 static char shared_hash[PIE_HASH_BUFFER_SIZE];
