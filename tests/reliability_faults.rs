@@ -172,16 +172,16 @@ fn q7_extra_failure_replies_are_ignored() {
             e.message().starts_with("Instance not owned by client"),
             "{e}"
         );
+        // How many chunks the server saw before libpie stopped sending (and so how many extra
+        // replies come back) depends on timing; none of them may be taken for a later reply.
         for _ in 0..20 {
             c.ping().await.expect("pings get their own replies");
         }
         let list = c.list_instances().await.unwrap();
         assert!(list.iter().all(|i| i.id != inst.id()));
-        eventually(PROMPT, "3 stray replies counted", || {
-            c.debug_counts().stray_replies == 3
-        })
-        .await;
-        // Injected replies for corr_ids nobody waits for: same treatment.
+        let strays = c.debug_counts().stray_replies;
+        assert!(strays >= 1, "at least chunk 1 was answered too");
+        // Injected replies for corr_ids nobody waits for: same treatment, each counted.
         for id in [0, 7, u32::MAX] {
             sim.inject(Garbage::ReplyForUnknownCorrId(id));
         }
