@@ -100,7 +100,7 @@ fn stress_8_threads_one_client_c_api() {
                 barrier.clone(),
             );
             std::thread::spawn(move || {
-                let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1) * 0x1000_0001);
+                let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x1000_0001));
                 let mut mine: Vec<H<PieInstance>> = Vec::new();
                 let note = |what: &'static str, r: Result<(), Failure>| {
                     let st = r.as_ref().map_or_else(|f| f.0, |_| PieStatus::Ok);

@@ -72,7 +72,11 @@ fn frames(data: &[u8]) -> Vec<Out> {
             2 => {
                 let id = inp.id();
                 let code = inp.byte().unwrap_or(0) as u32 % 12;
-                enc(ServerMessage::InstanceEvent { instance_id: id, event: code, message: inp.text() })
+                enc(ServerMessage::InstanceEvent {
+                    instance_id: id,
+                    event: code,
+                    message: inp.text(),
+                })
             }
             3 => {
                 let id = inp.id();
@@ -82,7 +86,10 @@ fn frames(data: &[u8]) -> Vec<Out> {
                 } else {
                     StreamingOutput::Stderr(t)
                 };
-                enc(ServerMessage::StreamingOutput { instance_id: id, output })
+                enc(ServerMessage::StreamingOutput {
+                    instance_id: id,
+                    output,
+                })
             }
             4 => {
                 let id = inp.id();
@@ -107,21 +114,36 @@ fn frames(data: &[u8]) -> Vec<Out> {
             5 => {
                 let corr_id = inp.byte().unwrap_or(0) as u32 % 6;
                 let successful = inp.byte().unwrap_or(0) % 2 == 0;
-                enc(ServerMessage::Response { corr_id, successful, result: inp.text() })
+                enc(ServerMessage::Response {
+                    corr_id,
+                    successful,
+                    result: inp.text(),
+                })
             }
             6 => {
                 let corr_id = inp.byte().unwrap_or(0) as u32 % 6;
                 let successful = inp.byte().unwrap_or(0) % 2 == 0;
                 let message = inp.id();
                 if inp.byte().unwrap_or(0) % 2 == 0 {
-                    enc(ServerMessage::InstanceLaunchResult { corr_id, successful, message })
+                    enc(ServerMessage::InstanceLaunchResult {
+                        corr_id,
+                        successful,
+                        message,
+                    })
                 } else {
-                    enc(ServerMessage::InstanceAttachResult { corr_id, successful, message })
+                    enc(ServerMessage::InstanceAttachResult {
+                        corr_id,
+                        successful,
+                        message,
+                    })
                 }
             }
             7 => {
                 let corr_id = inp.byte().unwrap_or(0) as u32 % 6;
-                enc(ServerMessage::LiveInstances { corr_id, instances: vec![] })
+                enc(ServerMessage::LiveInstances {
+                    corr_id,
+                    instances: vec![],
+                })
             }
             _ => {
                 out.push(Out::Drop);
@@ -138,12 +160,18 @@ fn enc(m: ServerMessage) -> Message {
 }
 
 async fn fake_server(listener: TcpListener, script: Vec<Out>) {
-    let Ok((tcp, _)) = listener.accept().await else { return };
-    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+    let Ok((tcp, _)) = listener.accept().await else {
+        return;
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
     let mut script = Some(script);
     while let Some(Ok(msg)) = ws.next().await {
         let Message::Binary(data) = msg else { continue };
-        let Ok(req) = wire::decode_client(&data) else { continue };
+        let Ok(req) = wire::decode_client(&data) else {
+            continue;
+        };
         let reply = match req {
             ClientMessage::LaunchInstance { corr_id, .. } => ServerMessage::InstanceLaunchResult {
                 corr_id,
@@ -188,7 +216,10 @@ async fn run(data: &[u8]) {
         ..ClientConfig::default()
     };
     let client = Client::connect_with(&url, config).await.expect("connect");
-    let inst = client.launch_instance("h", vec![], false).await.expect("launch");
+    let inst = client
+        .launch_instance("h", vec![], false)
+        .await
+        .expect("launch");
     assert_eq!(inst.id(), ID);
     match client.ping().await {
         Ok(()) => {}
@@ -214,7 +245,10 @@ async fn run(data: &[u8]) {
             Ok(None) => break,
             Err(e) => {
                 assert!(
-                    matches!(e.kind(), ErrorKind::StreamEnded | ErrorKind::ConnectionClosed),
+                    matches!(
+                        e.kind(),
+                        ErrorKind::StreamEnded | ErrorKind::ConnectionClosed
+                    ),
                     "{e}"
                 );
                 break;
