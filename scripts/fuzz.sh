@@ -28,12 +28,13 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cd fuzz && cargo +nightly fuzz list)
 fi
 
-# Key derivation and the client round trip are slow per input; give them room before
+# Key derivation (up to 1024 bcrypt rounds, ~20 s under ASan) and the client round trip are
+# slow per input; give them room before
 # libFuzzer calls an input a hang.
 declare -A EXTRA=(
     [client_frames]="-timeout=20 -max_len=4096"
-    [key_der]="-timeout=20 -max_len=8192"
-    [key_from_bytes]="-timeout=20 -max_len=16384"
+    [key_der]="-timeout=60 -max_len=8192"
+    [key_from_bytes]="-timeout=60 -max_len=16384"
 )
 
 for t in "${targets[@]}"; do
