@@ -23,6 +23,8 @@ export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 report_signal_unsaf
 # passes under TSan too (TSAN_TESTS above).
 export PIE_STRESS_ITERS="${PIE_STRESS_ITERS:-300}"
 export PIE_TIME_SCALE="${PIE_TIME_SCALE:-5}"
+# RSS under TSan is mostly shadow memory: reliability_leaks then checks thread counts only.
+export PIE_SANITIZER=thread
 
 tests=()
 for t in ${TSAN_TESTS:-stress_threads reliability_ffi}; do
