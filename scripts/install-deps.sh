@@ -8,8 +8,10 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: C toolchains for the C/C++ tests and examples, valgrind, CMake and
 # pkg-config for the packaging tests, Go for the Go binding, ssh-keygen/openssl for key tests,
-# python3 for the protocol conformance suite.
-apt_packages=(build-essential clang valgrind cmake pkg-config golang-go openssh-client openssl python3)
+# python3 for the protocol conformance suite, git (scripts locate the repository with it), binutils
+# (nm/readelf: the packaging test checks exported symbols and the SONAME), make (make install).
+apt_packages=(build-essential clang valgrind cmake pkg-config golang-go openssh-client openssl python3
+              git binutils make)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -24,5 +26,15 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo (Rust) is required: install it from your distribution or rustup" >&2
   exit 1
 fi
-rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+if command -v rustup >/dev/null 2>&1; then
+  installed="$(rustup component list --installed 2>/dev/null || true)"
+  for c in clippy rustfmt; do
+    grep -q "^$c" <<<"$installed" || rustup component add "$c"
+  done
+else
+  for c in clippy fmt; do
+    cargo "$c" --version >/dev/null 2>&1 ||
+      echo "warning: cargo $c is missing (install rustup, or Debian's rust-clippy/rustfmt)" >&2
+  done
+fi
 echo "dependencies ready"

@@ -163,6 +163,25 @@ async fn refused_programs_never_reach_the_server() {
 }
 
 #[tokio::test]
+async fn small_uploads_always_report_completion() {
+    // The server's reply can overtake the acknowledgement of a single small chunk; progress must
+    // still end at (total, total) for every successful upload.
+    let sim = sim();
+    let c = client(&sim).await;
+    for i in 0..50 {
+        let program = pie_sim::script_program(&format!("complete small {i}"));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let progress = move |sent: u64, total: u64| s2.lock().unwrap().push((sent, total));
+        c.upload_program_with_progress(&program, Some(&progress))
+            .await
+            .unwrap();
+        let n = program.len() as u64;
+        assert_eq!(*seen.lock().unwrap(), vec![(n, n)], "upload {i}");
+    }
+}
+
+#[tokio::test]
 async fn upload_progress_and_chunking() {
     let sim = sim();
     let c = client(&sim).await;

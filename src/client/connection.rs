@@ -392,6 +392,15 @@ impl Reader {
         }
     }
 
+    fn route_frame(&mut self, frame: wire::EventFrame<'_>) {
+        let ev = match frame.body {
+            wire::EventBody::Output(StreamingOutput::Stdout(s)) => InstanceEvent::Stdout(s),
+            wire::EventBody::Output(StreamingOutput::Stderr(s)) => InstanceEvent::Stderr(s),
+            wire::EventBody::Event { code, message } => InstanceEvent::from_code(code, message),
+        };
+        self.route(frame.instance_id, ev)
+    }
+
     fn route(&mut self, instance_id: &str, ev: InstanceEvent) {
         let key = route_key(instance_id);
         let Some(q) = self.routes.get(key.as_ref()) else {
@@ -552,27 +561,32 @@ pub(crate) async fn reader_task(
             }
         }
         match next {
-            Some(Ok(Message::Binary(data))) => match wire::decode_server(&data) {
-                Ok(msg) => {
-                    // A bug triggered by some frame must not leave every caller hanging: end the
-                    // connection (pending calls fail, streams end) instead of losing the task.
-                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        reader.handle(msg)
-                    }));
-                    if handled.is_err() {
-                        break Some(
-                            "internal error while handling a server frame (a libpie bug)".into(),
-                        );
+            // Output and events (most of the traffic) are routed straight from the frame;
+            // everything else goes through the full decoder.
+            Some(Ok(Message::Binary(data))) => {
+                // A bug triggered by some frame must not leave every caller hanging: end the
+                // connection (pending calls fail, streams end) instead of losing the task.
+                let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    match wire::decode_event_frame(&data) {
+                        Some(frame) => reader.route_frame(frame),
+                        None => match wire::decode_server(&data) {
+                            Ok(msg) => reader.handle(msg),
+                            Err(_) => {
+                                // Like the server (§1): undecodable frames are skipped.
+                                shared
+                                    .stats
+                                    .undecodable_frames
+                                    .fetch_add(1, Ordering::Relaxed);
+                            }
+                        },
                     }
+                }));
+                if handled.is_err() {
+                    break Some(
+                        "internal error while handling a server frame (a libpie bug)".into(),
+                    );
                 }
-                Err(_) => {
-                    // Like the server (§1): undecodable frames are skipped; keep working.
-                    shared
-                        .stats
-                        .undecodable_frames
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-            },
+            }
             Some(Ok(Message::Close(_))) => break Some("the server closed the connection".into()),
             Some(Ok(_)) => {
                 // Text frames are ignored like the server does; ping/pong are handled by the

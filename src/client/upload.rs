@@ -43,6 +43,28 @@ fn timeout_err(what: &str, t: Duration) -> Error {
     )
 }
 
+/// The server's reply can overtake the acknowledgements of the last chunks on their way to the
+/// socket. A successful reply proves they were all sent, so report them, ending at (total,
+/// total), before returning: observers always see a complete upload reach 100 %.
+fn complete(
+    outcome: Result<(bool, String)>,
+    progress: Option<&ProgressFn>,
+    unreported: impl Iterator<Item = u64>,
+    mut reported: Option<u64>,
+    total_bytes: u64,
+) -> Result<(bool, String)> {
+    if let (Some(p), Ok((true, _))) = (progress, &outcome) {
+        for bytes in unreported {
+            p(bytes, total_bytes);
+            reported = Some(bytes);
+        }
+        if reported != Some(total_bytes) {
+            p(total_bytes, total_bytes);
+        }
+    }
+    outcome
+}
+
 /// Upload `data` in chunks built by `make(corr_id, chunk_index, total_chunks, chunk)`.
 /// Returns the first reply as `(successful, result)`.
 pub(crate) async fn upload(
@@ -61,6 +83,8 @@ pub(crate) async fn upload(
     let total_chunks = wire::chunk_count(data.len());
     let mut in_flight: VecDeque<(oneshot::Receiver<()>, u64)> = VecDeque::new();
     let mut sent: u64 = 0;
+    // The last progress figure handed to the observer (see `complete`).
+    let mut reported: Option<u64> = None;
 
     // Wait until the oldest queued chunk is on the socket (then report progress), unless the
     // reply arrives first.
@@ -69,13 +93,23 @@ pub(crate) async fn upload(
             if let Some((ack, bytes)) = in_flight.pop_front() {
                 tokio::select! {
                     biased;
-                    r = &mut rx => return reply_outcome(shared, r),
+                    r = &mut rx => {
+                        let rest = in_flight.drain(..).map(|(_, b)| b);
+                        return complete(
+                            reply_outcome(shared, r),
+                            progress,
+                            std::iter::once(bytes).chain(rest),
+                            reported,
+                            total_bytes,
+                        );
+                    }
                     a = tokio::time::timeout(timeout, ack) => match a {
                         Err(_) => return Err(timeout_err(what, timeout)),
                         Ok(Err(_)) => return Err(shared.end_error()),
                         Ok(Ok(())) => {
                             if let Some(p) = progress {
                                 p(bytes, total_bytes);
+                                reported = Some(bytes);
                             }
                         }
                     },
@@ -92,7 +126,10 @@ pub(crate) async fn upload(
         let (ack_tx, ack_rx) = oneshot::channel();
         tokio::select! {
             biased;
-            r = &mut rx => return reply_outcome(shared, r),
+            r = &mut rx => {
+                let rest = in_flight.drain(..).map(|(_, b)| b);
+                return complete(reply_outcome(shared, r), progress, rest, reported, total_bytes);
+            }
             s = tokio::time::timeout(timeout, shared.send_frame(frame, Some(ack_tx))) => match s {
                 Err(_) => return Err(timeout_err(what, timeout)),
                 Ok(Err(e)) => return Err(e),
@@ -106,7 +143,13 @@ pub(crate) async fn upload(
         wait_oldest!();
     }
     match tokio::time::timeout(timeout, &mut rx).await {
-        Ok(r) => reply_outcome(shared, r),
+        Ok(r) => complete(
+            reply_outcome(shared, r),
+            progress,
+            std::iter::empty(),
+            reported,
+            total_bytes,
+        ),
         Err(_) => Err(Error::new(
             ErrorKind::Timeout,
             format!("{what}: no reply within the request timeout of {timeout:?}"),

@@ -574,7 +574,13 @@ pub unsafe extern "C" fn pie_instance_recv(
         // The non-blocking form is answered on the caller's thread: game loops call it often.
         let ev = match timeout {
             Some(d) if d.is_zero() => Box::new(PieEvent::from(i.recv_now()?)),
-            _ => i.op_recv(timeout).block()?.into_event()?,
+            // An event already queued is answered here too: a round trip through the runtime
+            // (task spawn, worker wake-up, condvar) costs ~10 µs per event (docs/BENCHMARKS.md).
+            _ => match i.core.try_recv() {
+                Ok(Some(ev)) => Box::new(PieEvent::from(ev)),
+                // Nothing queued (or the end): the blocking path gives the same answers.
+                _ => i.op_recv(timeout).block()?.into_event()?,
+            },
         };
         *out = Box::into_raw(ev);
         Ok(())

@@ -377,6 +377,35 @@ fn ed25519_from_seed(seed: &[u8], public: Option<&[u8]>) -> Result<Secret> {
     Ok(Secret::Ed25519(key))
 }
 
+/// The key type named in an `openssh-key-v1` block's public half (readable without the
+/// passphrase), or `None` when the block is not well-formed enough to tell.
+fn openssh_key_type(block: &str) -> Option<String> {
+    use base64::Engine;
+    let body: String = block
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::trim)
+        .collect();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    // SSH wire format: a u32 big-endian length, then that many bytes.
+    fn field(buf: &mut &[u8]) -> Option<Vec<u8>> {
+        let len = u32::from_be_bytes(buf.get(..4)?.try_into().ok()?) as usize;
+        let value = buf.get(4..4usize.checked_add(len)?)?.to_vec();
+        *buf = &buf[4 + len..];
+        Some(value)
+    }
+    let mut rest = raw.strip_prefix(b"openssh-key-v1\0")?;
+    for _ in 0..3 {
+        field(&mut rest)?; // cipher name, kdf name, kdf options
+    }
+    rest = rest.get(4..)?; // number of keys
+    let public = field(&mut rest)?;
+    let name = field(&mut public.as_slice())?;
+    String::from_utf8(name).ok()
+}
+
 /// OpenSSH `openssh-key-v1` private key, possibly bcrypt-encrypted.
 // Key-derivation cost limits. A key file sets its own KDF cost, so without limits a hostile or
 // corrupt file makes loading run for days (bcrypt rounds, PBKDF2 iterations up to 2^32) or
@@ -419,6 +448,13 @@ fn check_pkcs8_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme<'_>) -> Result<(
 
 fn openssh(block: &str, passphrase: Option<&str>) -> Result<(Secret, String)> {
     use ssh_key::{Algorithm, EcdsaCurve};
+    // ssh-key's own parser can fail on some P-521 keys (a scalar one byte shorter than usual)
+    // before it reports the algorithm, so read the key type from the unencrypted header first.
+    if openssh_key_type(block).as_deref() == Some("ecdsa-sha2-nistp521") {
+        return Err(key_err(format!(
+            "ECDSA P-521 keys are not supported by the server ({SUPPORTED})"
+        )));
+    }
     let key = ssh_key::PrivateKey::from_openssh(block).map_err(|e| match e {
         // Raised when the decoded private half does not produce the stored public half.
         ssh_key::Error::Crypto | ssh_key::Error::PublicKey => {

@@ -165,5 +165,10 @@ pub fn decode_client(frame: &[u8]) -> Result<ClientMessage, DecodeError> {
 
 /// Decode a server → client frame (what a client receives).
 pub fn decode_server(frame: &[u8]) -> Result<ServerMessage, DecodeError> {
+    // Output and event frames are most of a client's traffic: take the allocation-light path
+    // for their canonical form, and the lenient serde path for everything else.
+    if let Some(msg) = super::fast::decode_event_message(frame) {
+        return Ok(msg);
+    }
     decode(frame)
 }

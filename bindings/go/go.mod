@@ -1,0 +1,3 @@
+module github.com/pie-project/libpie/bindings/go
+
+go 1.19

@@ -1,0 +1,9 @@
+// C side of the upload progress callback: libpie calls this on one of its runtime threads and
+// it forwards to the exported Go function with the cgo.Handle it was given as user_data.
+#include <stdint.h>
+
+#include "_cgo_export.h"
+
+void pieGoProgressTrampoline(void *user_data, uint64_t sent, uint64_t total) {
+  pieGoProgress((uintptr_t)user_data, sent, total);
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# libpie benchmarks: builds the simulator (release) and runs benches/pie_bench against it.
+#
+#   scripts/bench.sh            full run (~3-5 min on 2 cores)
+#   scripts/bench.sh --quick    smaller counts, < 60 s (CI smoke test)
+#   scripts/bench.sh --only streaming,upload    selected sections
+#   scripts/bench.sh --check    exit non-zero if any target is missed (default: report only)
+#   scripts/bench.sh --update-doc   also replace the results in docs/BENCHMARKS.md (between the
+#                                   "results:begin" and "results:end" markers)
+#
+# Sections: ping, first-output, streaming, upload, scale, idle. The results table (Markdown) goes
+# to stdout; progress to stderr. The machine is described first (for docs/BENCHMARKS.md).
+# Exit status: non-zero if a measurement failed, or with --check if a target was missed.
+set -euo pipefail
+
+ROOT="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+cd "$ROOT"
+
+CHECK=0
+UPDATE_DOC=0
+ARGS=()
+for a in "$@"; do
+    case "$a" in
+        --check) CHECK=1 ;;
+        --update-doc) UPDATE_DOC=1 ;;
+        *) ARGS+=("$a") ;;
+    esac
+done
+
+cargo build --release -p pie-sim --bin pie-sim
+export PIE_SIM="${CARGO_TARGET_DIR:-$ROOT/target}/release/pie-sim"
+cargo bench --bench pie_bench --no-run
+
+OUT="$(mktemp)"
+trap 'rm -f "$OUT" "$OUT.bench"' EXIT
+{
+echo "### Machine"
+echo
+echo "- CPUs (nproc): $(nproc)"
+echo "- CPU model: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "- Kernel: $(uname -srm)"
+echo "- rustc: $(rustc --version)"
+echo "- Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- Command: scripts/bench.sh ${*:-}"
+echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo
+} | tee "$OUT"
+
+status=0
+cargo bench --bench pie_bench -- "${ARGS[@]}" > "$OUT.bench" || status=$?
+cat "$OUT.bench" | tee -a "$OUT"
+rm -f "$OUT.bench"
+echo | tee -a "$OUT"
+echo "- Load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT"
+if [ "$status" -ne 0 ]; then
+    echo "pie_bench failed (status $status)" >&2
+    exit "$status"
+fi
+if [ "$UPDATE_DOC" -eq 1 ]; then
+    DOC="$ROOT/docs/BENCHMARKS.md"
+    # Everything between the markers is replaced by this run's output.
+    awk -v res="$OUT" '
+        /<!-- results:begin -->/ { print; while ((getline line < res) > 0) print line; skip = 1; next }
+        /<!-- results:end -->/ { skip = 0 }
+        !skip { print }
+    ' "$DOC" > "$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+    echo "updated $DOC" >&2
+fi
+if [ "$CHECK" -eq 1 ] && grep -q '\*\*MISS\*\*' "$OUT"; then
+    echo "targets missed (see the table)" >&2
+    exit 3
+fi

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# README command 1: see libpie work, from a fresh checkout.
+#
+# Installs missing build dependencies (scripts/install-deps.sh; may use sudo apt-get), builds
+# libpie and the pie-sim simulator, starts pie-sim on a free port, builds
+# examples-c/quickstart.c with the plain cc line from the README and runs it: the completion
+# streams to the terminal. The simulator is stopped on exit.
+#
+#   ./scripts/quickstart.sh ["your prompt"]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+for tool in cargo cc; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "== $tool is missing: installing dependencies"
+    bash scripts/install-deps.sh
+    break
+  fi
+done
+
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+LIB_DIR="$TARGET_DIR/debug"
+
+echo "== building libpie and pie-sim (cargo build, debug)"
+cargo build -p pie --lib -p pie-sim --bin pie-sim
+# libpie.so's SONAME is libpie.so.0: give the build tree that name too.
+ln -sf libpie.so "$LIB_DIR/libpie.so.0"
+
+echo "== building examples-c/quickstart.c"
+mkdir -p "$TARGET_DIR/examples-c"
+EXE="$TARGET_DIR/examples-c/quickstart"
+set -x
+cc -std=c11 -Wall -Wextra -Werror -I include examples-c/quickstart.c -o "$EXE" \
+  -L "$LIB_DIR" -lpie -Wl,-rpath,"$LIB_DIR"
+{ set +x; } 2>/dev/null
+
+WORK="$(mktemp -d)"
+SIM_PID=""
+cleanup() {
+  if [ -n "$SIM_PID" ]; then
+    kill "$SIM_PID" 2>/dev/null || true
+    wait "$SIM_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "== starting the simulator"
+"$LIB_DIR/pie-sim" --listen 127.0.0.1:0 > "$WORK/sim.out" 2> "$WORK/sim.err" &
+SIM_PID=$!
+URL=""
+for _ in $(seq 1 200); do
+  URL="$(sed -n 's/^listening on //p' "$WORK/sim.out" | head -n 1)"
+  [ -n "$URL" ] && break
+  kill -0 "$SIM_PID" 2>/dev/null || break
+  sleep 0.05
+done
+if [ -z "$URL" ]; then
+  echo "pie-sim did not start:" >&2
+  cat "$WORK/sim.err" >&2
+  exit 1
+fi
+echo "pie-sim is listening on $URL"
+
+PROMPT="${1:-Tell me about the best apple pie}"
+echo "== running: $EXE $URL \"$PROMPT\""
+echo
+"$EXE" "$URL" "$PROMPT"
+echo
+echo "== done. Next: ./scripts/test-all.sh runs every test; README.md explains the API."
