@@ -111,7 +111,11 @@ impl Shared {
 /// not a UUID is only lowercased (the server will refuse it anyway).
 pub(crate) fn normalize_id(id: &str) -> String {
     let t = id.trim();
-    let t = if t.len() >= 9 && t[..9].eq_ignore_ascii_case("urn:uuid:") {
+    // `get`, not indexing: byte 9 may fall inside a multi-byte character of a hostile id.
+    let t = if t
+        .get(..9)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:uuid:"))
+    {
         &t[9..]
     } else {
         t
@@ -559,19 +563,30 @@ pub(crate) async fn reader_task(
         match next {
             // Output and events (most of the traffic) are routed straight from the frame;
             // everything else goes through the full decoder.
-            Some(Ok(Message::Binary(data))) => match wire::decode_event_frame(&data) {
-                Some(frame) => reader.route_frame(frame),
-                None => match wire::decode_server(&data) {
-                    Ok(msg) => reader.handle(msg),
-                    Err(_) => {
-                        // Like the server (§1): undecodable frames are skipped; keep working.
-                        shared
-                            .stats
-                            .undecodable_frames
-                            .fetch_add(1, Ordering::Relaxed);
+            Some(Ok(Message::Binary(data))) => {
+                // A bug triggered by some frame must not leave every caller hanging: end the
+                // connection (pending calls fail, streams end) instead of losing the task.
+                let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    match wire::decode_event_frame(&data) {
+                        Some(frame) => reader.route_frame(frame),
+                        None => match wire::decode_server(&data) {
+                            Ok(msg) => reader.handle(msg),
+                            Err(_) => {
+                                // Like the server (§1): undecodable frames are skipped.
+                                shared
+                                    .stats
+                                    .undecodable_frames
+                                    .fetch_add(1, Ordering::Relaxed);
+                            }
+                        },
                     }
-                },
-            },
+                }));
+                if handled.is_err() {
+                    break Some(
+                        "internal error while handling a server frame (a libpie bug)".into(),
+                    );
+                }
+            }
             Some(Ok(Message::Close(_))) => break Some("the server closed the connection".into()),
             Some(Ok(_)) => {
                 // Text frames are ignored like the server does; ping/pong are handled by the
@@ -627,5 +642,11 @@ mod tests {
             assert_eq!(route_key(v), c);
         }
         assert_eq!(normalize_id("Not-A-UUID"), "not-a-uuid");
+        // Found by fuzzing (client_frames): used to panic the reader task.
+        assert_eq!(
+            normalize_id("E\u{e}\0E\u{fffd}\u{fffd}"),
+            "e\u{e}\0e\u{fffd}\u{fffd}"
+        );
+        assert_eq!(route_key("urn:uu\u{20ac}x"), "urn:uu\u{20ac}x");
     }
 }

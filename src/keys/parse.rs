@@ -30,7 +30,7 @@ const MSG_NEED_PASSPHRASE: &str = "key is encrypted, passphrase required";
 // (ssh-keygen: 16 bcrypt rounds; OpenSSL: 2048 PBKDF2 iterations, scrypt N = 16384, r = 8).
 const MAX_BCRYPT_ROUNDS: u32 = 2048;
 const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
-/// scrypt needs 128 * N * r bytes: at most 256 MiB.
+/// scrypt needs about 128 · r · (N + p) bytes: at most 256 MiB.
 const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
 const MSG_WRONG_PASSPHRASE: &str = "wrong passphrase (could not decrypt the key)";
 
@@ -399,10 +399,13 @@ fn check_pkcs8_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme<'_>) -> Result<(
         }
     }
     if let Some(p) = params.kdf.scrypt() {
+        // scrypt's working memory: 128 · r · N bytes for V plus 128 · r · p for B.
         let memory = 128u64
-            .saturating_mul(p.cost_parameter)
             .saturating_mul(u64::from(p.block_size))
-            .saturating_mul(u64::from(p.parallelization.max(1)));
+            .saturating_mul(
+                p.cost_parameter
+                    .saturating_add(u64::from(p.parallelization)),
+            );
         if memory > MAX_SCRYPT_MEMORY {
             return Err(key_err(format!(
                 "the key's scrypt cost (N = {}, r = {}, p = {}) needs more than libpie's limit of \
