@@ -1,7 +1,7 @@
 //! PieConnectOptions, PieClient and the client-level calls (blocking and `_async` forms).
 
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,9 +88,8 @@ pub(crate) struct ClientShared {
     pub(crate) core: Client,
     request_timeout: Duration,
     conn: Mutex<ConnState>,
-    wake: Mutex<Option<WakeFd>>,
-    /// Poll-mode instances whose `ready` flag is set: the wake fd is readable iff this is > 0.
-    ready_count: AtomicUsize,
+    /// The wake fd and the count that drives it, under one lock (see [`WakeState`]).
+    wake: Mutex<WakeState>,
     /// The task watching for the end of the connection (it briefly holds a strong reference
     /// when the connection ends, so pie_client_free waits for it).
     watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -110,8 +109,7 @@ impl ClientShared {
             core: core.clone(),
             request_timeout,
             conn: Mutex::new(ConnState::default()),
-            wake: Mutex::new(None),
-            ready_count: AtomicUsize::new(0),
+            wake: Mutex::new(WakeState::default()),
             watcher: Mutex::new(None),
             dispatcher,
             rt,
@@ -215,26 +213,56 @@ impl ClientShared {
         self.dispatcher.barrier();
     }
 
-    // ---- the event fd: readable while ready_count > 0 ----
+    // ---- the event fd: readable while `ready` > 0 ----
 
-    pub(crate) fn ready_inc(&self) {
-        self.ready_count.fetch_add(1, Ordering::SeqCst);
-        if let Some(w) = &*self.wake.lock().unwrap_or_else(|e| e.into_inner()) {
-            w.signal();
+    /// Sets or clears one poll-mode instance's `flag` and keeps the client's count of ready
+    /// instances and the fd's readability in step with it. The flag flip, the count and the
+    /// signal/drain all happen under the one `wake` lock: done as separate atomic steps, the
+    /// reader task marking an instance ready and the host clearing it could interleave so that
+    /// the count wrapped below zero or a signal landed after the drain, leaving the fd readable
+    /// with nothing ready (a poll loop then spins until the next 1 -> 0 transition).
+    /// `may_mark` is asked under the lock before marking: a notification that raced the host
+    /// (instance freed, switched to a callback, or its end already reported) must not count an
+    /// instance the host will never drain again, or the fd would stay readable for good.
+    pub(crate) fn set_ready(
+        &self,
+        flag: &AtomicBool,
+        ready: bool,
+        may_mark: impl FnOnce() -> bool,
+    ) {
+        let mut w = self.wake.lock().unwrap_or_else(|e| e.into_inner());
+        if ready && !may_mark() {
+            return;
         }
-    }
-
-    pub(crate) fn ready_dec(&self) {
-        if self.ready_count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            if let Some(w) = &*self.wake.lock().unwrap_or_else(|e| e.into_inner()) {
-                w.drain();
-                // An instance may have become ready between the decrement and the drain.
-                if self.ready_count.load(Ordering::SeqCst) > 0 {
-                    w.signal();
+        if flag.load(Ordering::SeqCst) == ready {
+            return;
+        }
+        flag.store(ready, Ordering::SeqCst);
+        if ready {
+            w.ready += 1;
+            if w.ready == 1 {
+                if let Some(fd) = &w.fd {
+                    fd.signal();
+                }
+            }
+        } else {
+            w.ready -= 1;
+            if w.ready == 0 {
+                if let Some(fd) = &w.fd {
+                    fd.drain();
                 }
             }
         }
     }
+}
+
+/// The client's wake fd (created by the first pie_client_event_fd) and how many poll-mode
+/// instances have their `ready` flag set: the fd is readable iff `ready` > 0. Both change only
+/// under the same lock, so they cannot disagree.
+#[derive(Default)]
+struct WakeState {
+    fd: Option<WakeFd>,
+    ready: usize,
 }
 
 impl Drop for ClientShared {
@@ -588,14 +616,14 @@ pub unsafe extern "C" fn pie_client_event_fd(
         let c = client_arg(client)?;
         let out = arg_out(out_fd, "out_fd")?;
         let mut wake = c.wake.lock().unwrap_or_else(|e| e.into_inner());
-        if wake.is_none() {
+        if wake.fd.is_none() {
             let w = WakeFd::new()?;
-            if c.ready_count.load(Ordering::SeqCst) > 0 {
+            if wake.ready > 0 {
                 w.signal();
             }
-            *wake = Some(w);
+            wake.fd = Some(w);
         }
-        *out = wake.as_ref().map(WakeFd::fd).unwrap_or(-1);
+        *out = wake.fd.as_ref().map(WakeFd::fd).unwrap_or(-1);
         Ok(())
     })
 }

@@ -218,7 +218,8 @@ pub(crate) struct InstanceShared {
     freed: AtomicBool,
     /// A delivery job is queued on the callback thread (coalesces notifications).
     scheduled: AtomicBool,
-    /// Poll mode: counted in the client's ready_count (the wake fd is readable).
+    /// Poll mode: counted in the client's ready count (the wake fd is readable). Changed only
+    /// through ClientShared::set_ready, under the client's wake lock.
     ready: AtomicBool,
     /// The end of the stream was handed to the host (a recv status or the final callback).
     end_reported: AtomicBool,
@@ -269,15 +270,24 @@ impl InstanceShared {
     }
 
     fn mark_ready(&self) {
-        if !self.ready.swap(true, Ordering::SeqCst) {
-            self.client.ready_inc();
+        // Unlocked fast path (the reader calls this per event): an instance already marked stays
+        // marked until the host's recv settles it, and settle re-checks the queue afterwards.
+        if !self.ready.load(Ordering::SeqCst) {
+            // Re-checked under the client's wake lock, which the host's side also takes after
+            // setting these (so a host that freed the instance, switched it to a callback or
+            // was handed its end either sees the mark and clears it, or vetoes it here).
+            self.client.set_ready(&self.ready, true, || {
+                !self.freed.load(Ordering::SeqCst)
+                    && !self.end_reported.load(Ordering::SeqCst)
+                    && matches!(*lock(&self.mode), Mode::Poll)
+            });
         }
     }
 
     fn clear_ready(&self) {
-        if self.ready.swap(false, Ordering::SeqCst) {
-            self.client.ready_dec();
-        }
+        // Always under the lock (no unlocked fast path): a mark that passed its veto check is
+        // then either complete, and cleared here, or not begun, and sees the new state.
+        self.client.set_ready(&self.ready, false, || true);
     }
 
     /// After a recv found nothing (or the end): un-ready unless events arrived meanwhile.
@@ -405,6 +415,15 @@ impl InstanceShared {
                 .await?;
             Ok(OpValue::Unit)
         })
+    }
+}
+
+impl Drop for InstanceShared {
+    fn drop(&mut self) {
+        // Never leave the client's wake fd counting an instance nobody can drain any more
+        // (e.g. a launch that completed after its operation was freed, with events queued).
+        self.freed.store(true, Ordering::SeqCst);
+        self.clear_ready();
     }
 }
 

@@ -48,6 +48,11 @@ extern "C" {
     pub fn pie_client_close(client: *const PieClient, out_err: *mut *mut PieError) -> PieStatus;
     pub fn pie_client_free(client: *mut PieClient);
     pub fn pie_client_ping(client: *const PieClient, out_err: *mut *mut PieError) -> PieStatus;
+    pub fn pie_client_event_fd(
+        client: *const PieClient,
+        out_fd: *mut i32,
+        out_err: *mut *mut PieError,
+    ) -> PieStatus;
     pub fn pie_client_launch_instance(
         client: *const PieClient,
         hash: *const c_char,
@@ -193,6 +198,14 @@ pub fn launch(c: H<PieClient>, hash: &str) -> Result<H<PieInstance>, Failure> {
     };
     check(st, err)?;
     Ok(H(inst))
+}
+
+pub fn event_fd(c: H<PieClient>) -> Result<i32, Failure> {
+    let mut fd = -1;
+    let mut err = ptr::null_mut();
+    let st = unsafe { pie_client_event_fd(c.0, &mut fd, &mut err) };
+    check(st, err)?;
+    Ok(fd)
 }
 
 pub fn ping(c: H<PieClient>) -> Result<(), Failure> {
