@@ -123,3 +123,36 @@ fn event_fd_is_not_left_readable_by_a_spinning_host() {
     }
     eprintln!("longest run of readable-after-empty-drain frames: {worst}");
 }
+
+/// Regression: the FFI instance started driving the event fd as soon as the launch reply
+/// arrived, inside the still-pending operation. An instance writing at once made the fd readable
+/// before the host could take the instance from the operation, so a poll(2) loop (event_loop.c:
+/// poll the fd, pie_op_poll the launches, drain the instances it has) spun for as long as the
+/// operation took to complete; a preempted runtime thread made that long enough to burn the
+/// example's frame budget. The fd must only count instances handed to the host.
+#[test]
+fn event_fd_ignores_instances_still_inside_an_operation() {
+    let sim = sim();
+    let hash = program(&sim, "stdout early\nstdout more\nforever");
+    let c = connect(&sim.url(), 30_000, 0).unwrap();
+    let fd = event_fd(c).unwrap();
+    for round in 0..5 {
+        let op = launch_async(c, &hash).unwrap();
+        assert_eq!(unsafe { pie_op_wait(op.0, 10_000) }, PieStatus::Ok);
+        // Let the instance's output arrive while the host has not taken it yet.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            !readable(fd),
+            "round {round}: readable for an instance the host cannot reach yet"
+        );
+        let inst = take_instance(op).unwrap();
+        assert!(readable(fd), "round {round}: taken with output queued");
+        assert_eq!(recv(inst, 0).unwrap(), stdout("early"));
+        assert_eq!(recv(inst, 0).unwrap(), stdout("more"));
+        assert_eq!(recv(inst, 0).unwrap_err().0, PieStatus::Timeout);
+        assert!(!readable(fd), "round {round}: drained");
+        terminate(inst).unwrap();
+        free_instance(inst);
+    }
+    free_client(c);
+}

@@ -243,15 +243,23 @@ impl InstanceShared {
             end_reported: AtomicBool::new(false),
             client,
         });
+        shared
+    }
+
+    /// Starts driving the wake fd / callback thread from the core's notifications. Called when
+    /// the instance is handed to the host (PieInstance::into_raw), not when the launch or attach
+    /// reply arrives: until then the host has no handle to drain it with, and an instance marked
+    /// ready inside a still-pending operation made the event fd readable with nothing the host
+    /// could take (a poll loop spun until the operation completed).
+    fn start_notifications(self: &Arc<Self>) {
         // The core calls a newly installed hook once at once if events are already queued or
         // the stream already ended, so nothing that arrived before this point is missed.
-        let weak = Arc::downgrade(&shared);
-        shared.core.set_notify(Some(Arc::new(move || {
+        let weak = Arc::downgrade(self);
+        self.core.set_notify(Some(Arc::new(move || {
             if let Some(inst) = weak.upgrade() {
                 inst.on_notify();
             }
         })));
-        shared
     }
 
     /// Called on the reader task when an event is queued or the stream ends: cheap, no blocking.
@@ -436,6 +444,7 @@ pub struct PieInstance {
 
 impl PieInstance {
     pub(crate) fn into_raw(shared: Arc<InstanceShared>) -> *mut PieInstance {
+        shared.start_notifications();
         Box::into_raw(Box::new(PieInstance { shared }))
     }
 }

@@ -7,7 +7,7 @@
 
 use pie::ffi::{
     PieClient, PieConnectOptions, PieError, PieEvent, PieEventKind, PieInstance, PieInstanceList,
-    PieStatus,
+    PieOp, PieStatus,
 };
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
@@ -53,6 +53,22 @@ extern "C" {
         out_fd: *mut i32,
         out_err: *mut *mut PieError,
     ) -> PieStatus;
+    pub fn pie_client_launch_instance_async(
+        client: *const PieClient,
+        hash: *const c_char,
+        argv: *const *const c_char,
+        argc: usize,
+        detached: bool,
+        out_op: *mut *mut PieOp,
+        out_err: *mut *mut PieError,
+    ) -> PieStatus;
+    pub fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieStatus;
+    pub fn pie_op_take_instance(
+        op: *const PieOp,
+        out_instance: *mut *mut PieInstance,
+        out_err: *mut *mut PieError,
+    ) -> PieStatus;
+    pub fn pie_op_free(op: *mut PieOp);
     pub fn pie_client_launch_instance(
         client: *const PieClient,
         hash: *const c_char,
@@ -206,6 +222,36 @@ pub fn event_fd(c: H<PieClient>) -> Result<i32, Failure> {
     let st = unsafe { pie_client_event_fd(c.0, &mut fd, &mut err) };
     check(st, err)?;
     Ok(fd)
+}
+
+/// pie_client_launch_instance_async: the pending operation.
+pub fn launch_async(c: H<PieClient>, hash: &str) -> Result<H<PieOp>, Failure> {
+    let hash = CString::new(hash).unwrap();
+    let mut op = ptr::null_mut();
+    let mut err = ptr::null_mut();
+    let st = unsafe {
+        pie_client_launch_instance_async(
+            c.0,
+            hash.as_ptr(),
+            ptr::null(),
+            0,
+            false,
+            &mut op,
+            &mut err,
+        )
+    };
+    check(st, err)?;
+    Ok(H(op))
+}
+
+/// Takes the instance out of a finished launch operation and frees the operation.
+pub fn take_instance(op: H<PieOp>) -> Result<H<PieInstance>, Failure> {
+    let mut inst = ptr::null_mut();
+    let mut err = ptr::null_mut();
+    let st = unsafe { pie_op_take_instance(op.0, &mut inst, &mut err) };
+    unsafe { pie_op_free(op.0) };
+    check(st, err)?;
+    Ok(H(inst))
 }
 
 pub fn ping(c: H<PieClient>) -> Result<(), Failure> {
