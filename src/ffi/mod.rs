@@ -21,11 +21,13 @@ mod status;
 
 use std::ffi::c_char;
 
-pub use client::{PieClient, PieConnectOptions, PIE_HASH_BUFFER_SIZE};
-pub use instance::{PieEvent, PieEventKind, PieInstance, PieInstanceList, PieInstanceStatus};
-pub use key::PieKey;
-pub use op::PieOp;
-pub use status::{PieError, PieStatus};
+// Every exported function and type is reachable as `pie::ffi::<name>`, so Rust tests and
+// benchmarks call the real exports instead of re-declaring the ABI.
+pub use client::*;
+pub use instance::*;
+pub use key::*;
+pub use op::*;
+pub use status::*;
 
 use status::{arg_bytes, arg_out, ffi_call, ffi_value, Fail};
 
