@@ -92,15 +92,15 @@ fn installed_layout_and_soname() {
     let real = lib.join(format!("libpie.so.{VERSION}"));
     assert!(real.is_file() && !real.is_symlink(), "{}", real.display());
     assert_eq!(
-        std::fs::read_link(lib.join("libpie.so.0")).unwrap(),
+        std::fs::read_link(lib.join("libpie.so.0.2")).unwrap(),
         PathBuf::from(format!("libpie.so.{VERSION}"))
     );
     assert_eq!(
         std::fs::read_link(lib.join("libpie.so")).unwrap(),
-        PathBuf::from("libpie.so.0")
+        PathBuf::from("libpie.so.0.2")
     );
     assert!(lib.join("libpie.a").is_file());
-    assert!(readelf_dynamic(&real).contains("Library soname: [libpie.so.0]"));
+    assert!(readelf_dynamic(&real).contains("Library soname: [libpie.so.0.2]"));
 
     let header = inst.prefix().join("include/pie/pie.h");
     assert_eq!(
@@ -186,7 +186,7 @@ fn pkg_config_shared_build_runs() {
         .arg("-o")
         .arg(&exe);
     run_ok(&mut cc, LIMIT, "cc with pkg-config flags");
-    assert!(readelf_dynamic(&exe).contains("Shared library: [libpie.so.0]"));
+    assert!(readelf_dynamic(&exe).contains("Shared library: [libpie.so.0.2]"));
     run_quickstart(&exe);
 }
 
@@ -241,7 +241,7 @@ fn cmake_build(name: &str, source: &Path, extra: &[String]) -> PathBuf {
 fn cmake_find_package_shared() {
     let build = cmake_build("cmake-shared", &root().join("examples-c"), &[]);
     let exe = build.join("quickstart");
-    assert!(readelf_dynamic(&exe).contains("Shared library: [libpie.so.0]"));
+    assert!(readelf_dynamic(&exe).contains("Shared library: [libpie.so.0.2]"));
     assert!(build.join("quickstart-cpp").exists());
     run_quickstart(&exe);
 }
