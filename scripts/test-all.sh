@@ -87,12 +87,12 @@ stage_c_valgrind() {
     return 1
   fi
   PIE_C_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --quiet" \
-    cargo test --test c_api --test examples
+    cargo test --test capi --test ship -- programs:: examples::
 }
 
 # The same programs built with AddressSanitizer (libpie itself is not instrumented).
 stage_c_asan() {
-  PIE_C_TEST_ASAN=1 cargo test --test c_api --test examples
+  PIE_C_TEST_ASAN=1 cargo test --test capi --test ship -- programs:: examples::
 }
 
 stage_go() {
