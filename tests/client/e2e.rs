@@ -1,6 +1,5 @@
 //! End-to-end tests of every client call against the simulator, success and failure paths.
 
-
 use crate::support::*;
 use pie::{Client, ClientConfig, ErrorKind, InstanceEvent, InstanceStatus, PrivateKey};
 use std::sync::{Arc, Mutex};
@@ -301,7 +300,7 @@ async fn detached_launch_attach_and_replay() {
         {
             break;
         }
-        assert!(start.elapsed() < DEADLINE);
+        assert!(start.elapsed() < deadline());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let attached = c.attach_instance(&id.to_uppercase()).await.unwrap();
@@ -342,7 +341,7 @@ async fn attach_from_another_connection_after_disconnect() {
         match c2.attach_instance(&id).await {
             Ok(i) => break i,
             Err(e) if e.message() == "Instance already attached" => {
-                assert!(start.elapsed() < DEADLINE);
+                assert!(start.elapsed() < deadline());
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             Err(e) => panic!("attach: {e}"),
@@ -401,7 +400,7 @@ async fn authentication() {
         (e.kind(), e.message()),
         (ErrorKind::Auth, "User 'bob' is not authorized")
     );
-    let why = tokio::time::timeout(DEADLINE, c.closed()).await.unwrap();
+    let why = tokio::time::timeout(deadline(), c.closed()).await.unwrap();
     assert_eq!(why.kind(), ErrorKind::ConnectionClosed);
     assert!(c.is_closed());
     assert_eq!(kind(c.ping().await), ErrorKind::ConnectionClosed);

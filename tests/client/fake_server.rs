@@ -2,8 +2,7 @@
 //! replies of the wrong type, the (never sent) `challenge` message, case-varying instance ids,
 //! inconsistent blob downloads.
 
-
-use crate::support::{collect, kind, recv, DEADLINE};
+use crate::support::{collect, deadline, kind, recv};
 use futures_util::{SinkExt, StreamExt};
 use pie::wire::{decode_client, encode_server, ClientMessage, ServerMessage};
 use pie::{Client, ErrorKind, InstanceEvent, PrivateKey};
@@ -194,7 +193,7 @@ async fn blob_reassembly_drops_inconsistent_downloads() {
     let c = Client::connect(&url).await.unwrap();
     let inst = c.launch_instance("h", vec![], false).await.unwrap();
     assert_eq!(inst.id(), ID);
-    let events = tokio::time::timeout(DEADLINE, collect(&inst))
+    let events = tokio::time::timeout(deadline(), collect(&inst))
         .await
         .unwrap();
     let good2: Vec<u8> = (0..(2 * 262_144 + 10)).map(|i| (i % 253) as u8).collect();

@@ -1,7 +1,6 @@
 //! Many instances on one connection: concurrent streams keep their own order; sequential
 //! instances leave no per-instance state behind.
 
-
 use crate::support::*;
 use pie::InstanceEvent;
 use std::sync::Arc;
@@ -51,7 +50,7 @@ async fn thousand_concurrent_instances_each_get_their_own_events_in_order() {
         }));
     }
     for t in tasks {
-        tokio::time::timeout(DEADLINE * 3, t)
+        tokio::time::timeout(deadline() * 3, t)
             .await
             .expect("instance task finished in time")
             .unwrap();

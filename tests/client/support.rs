@@ -6,8 +6,20 @@ use pie::{Client, ClientConfig, Error, ErrorKind, Instance, InstanceEvent};
 use pie_sim::{SimConfig, Simulator};
 use std::time::Duration;
 
-/// Upper bound for anything a test waits on.
-pub const DEADLINE: Duration = Duration::from_secs(20);
+/// Upper bound for anything a test waits on (generous: a loaded machine must not fail a
+/// correct test), times `PIE_TIME_SCALE`.
+pub fn deadline() -> Duration {
+    slack(Duration::from_secs(20))
+}
+
+/// A time bound multiplied by `PIE_TIME_SCALE` (default 1; sanitizer runs set it higher).
+pub fn slack(base: Duration) -> Duration {
+    let scale: u32 = std::env::var("PIE_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    base * scale.max(1)
+}
 
 pub fn sim() -> Simulator {
     Simulator::start(SimConfig::default()).expect("start simulator")
@@ -39,7 +51,7 @@ pub async fn upload_script(c: &Client, script: &str) -> String {
 }
 
 pub async fn recv(inst: &Instance) -> pie::Result<InstanceEvent> {
-    tokio::time::timeout(DEADLINE, inst.recv())
+    tokio::time::timeout(deadline(), inst.recv())
         .await
         .expect("an event within the deadline")
 }
@@ -69,11 +81,14 @@ pub fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
 
-/// Poll `f` until it is true (bounded by DEADLINE).
+/// Poll `f` until it is true (bounded by deadline()).
 pub async fn until(mut f: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
     while !f() {
-        assert!(start.elapsed() < DEADLINE, "condition not reached in time");
+        assert!(
+            start.elapsed() < deadline(),
+            "condition not reached in time"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

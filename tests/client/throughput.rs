@@ -1,7 +1,6 @@
 //! Throughput under load (also correctness: nothing lost or reordered). Prints rates; the
 //! numbers in debug builds are far below release builds.
 
-
 use crate::support::*;
 use pie::InstanceEvent;
 use std::time::Instant;

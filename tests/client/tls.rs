@@ -1,7 +1,6 @@
 //! wss:// against the simulator's TLS listener with a self-signed certificate that the test
 //! trusts explicitly (and a client that does not trust it).
 
-
 use crate::support::*;
 use pie::{Client, ClientConfig, ErrorKind, InstanceEvent};
 

@@ -76,7 +76,10 @@ fn main() {
         println!("\ntest result: ok. {passed} passed; 0 failed\n");
     } else {
         println!("\nfailures:\n    {}", failed.join("\n    "));
-        println!("\ntest result: FAILED. {passed} passed; {} failed\n", failed.len());
+        println!(
+            "\ntest result: FAILED. {passed} passed; {} failed\n",
+            failed.len()
+        );
         std::process::exit(101);
     }
 }

@@ -5,8 +5,6 @@
 //! scripts/tsan.sh runs this under ThreadSanitizer. `PIE_STRESS_ITERS` sets the iterations per
 //! thread (default 1000).
 
-
-
 use crate::capi::*;
 use pie::ffi::{PieEvent, PieInstance, PieStatus};
 use std::collections::HashMap;

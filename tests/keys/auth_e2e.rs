@@ -3,7 +3,6 @@
 //! through the Rust client. The simulator verifies with the public key taken from the tool's
 //! own output (the `.pub` file, or `openssl pkey -pubout`), never from libpie's key code.
 
-
 use crate::support::{run, Dir};
 use pie::{Client, PrivateKey};
 use pie_sim::{SimConfig, Simulator};

@@ -1,7 +1,6 @@
 //! Every unsupported or broken key input gets a precise error (never a panic). Keys are made
 //! with the real tools where such keys exist in the wild.
 
-
 use crate::support::{run, Dir};
 use pie::{ErrorKind, PrivateKey};
 
@@ -533,11 +532,17 @@ fn mutated_keys_never_panic() {
 #[test]
 fn hostile_key_derivation_cost_refused() {
     // The bcrypt cost is read from the file; an absurd one must be refused before any work.
+    // A real encrypted key with its cost field raised to 2049 (asking ssh-keygen for 2049
+    // rounds costs it tens of seconds; the refusal must not depend on the rest of the file).
     let dir = Dir::new();
-    let path = dir.p("id_costly");
+    let cheap = dir.p("id_cheap");
     run(
         "ssh-keygen",
-        &["-q", "-t", "ed25519", "-a", "2049", "-N", "pw", "-f", &path],
+        &["-q", "-t", "ed25519", "-a", "16", "-N", "pw", "-f", &cheap],
+    );
+    let path = dir.write(
+        "id_costly",
+        &with_bcrypt_rounds(&dir.read_path(&cheap), 2049),
     );
     let started = std::time::Instant::now();
     expect_file_err(
@@ -557,4 +562,35 @@ fn hostile_key_derivation_cost_refused() {
         &["-q", "-t", "ed25519", "-a", "64", "-N", "pw", "-f", &ok],
     );
     PrivateKey::from_file(&ok, Some("pw")).expect("64 rounds load");
+}
+
+/// An OpenSSH private key file with the bcrypt rounds of its KDF options replaced. Layout
+/// (PROTOCOL.key of OpenSSH): "openssh-key-v1\0", string cipher, string kdfname "bcrypt",
+/// string kdfoptions = (string salt, uint32 rounds), ...
+fn with_bcrypt_rounds(pem: &[u8], rounds: u32) -> Vec<u8> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let text = std::str::from_utf8(pem).expect("PEM text");
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut bin = engine.decode(body).expect("base64 body");
+    let magic = b"openssh-key-v1\0";
+    assert!(bin.starts_with(magic), "not an OpenSSH key");
+    let string_at = |bin: &[u8], at: usize| -> (usize, usize) {
+        let len = u32::from_be_bytes(bin[at..at + 4].try_into().unwrap()) as usize;
+        (at + 4, at + 4 + len)
+    };
+    let (_, cipher_end) = string_at(&bin, magic.len());
+    let (kdf_start, kdf_end) = string_at(&bin, cipher_end);
+    assert_eq!(&bin[kdf_start..kdf_end], b"bcrypt");
+    let (options_start, _) = string_at(&bin, kdf_end);
+    let (_, salt_end) = string_at(&bin, options_start);
+    bin[salt_end..salt_end + 4].copy_from_slice(&rounds.to_be_bytes());
+    let encoded = engine.encode(&bin);
+    let mut out = String::from("-----BEGIN OPENSSH PRIVATE KEY-----\n");
+    for line in encoded.as_bytes().chunks(70) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END OPENSSH PRIVATE KEY-----\n");
+    out.into_bytes()
 }

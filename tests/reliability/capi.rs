@@ -2,125 +2,14 @@
 //! exactly as a C host calls them), so threaded C-API tests can be written in Rust and run
 //! under ThreadSanitizer with the rest of the crate.
 #![allow(dead_code)]
-// The opaque libpie types are only ever used behind pointers, as in C.
-#![allow(improper_ctypes)]
 
-use pie::ffi::{
-    PieClient, PieConnectOptions, PieError, PieEvent, PieEventKind, PieInstance, PieInstanceList,
-    PieOp, PieStatus,
-};
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
 
-pub type EventCb = unsafe extern "C" fn(*mut c_void, PieStatus, *const PieEvent);
-pub type ConnCb = unsafe extern "C" fn(*mut c_void, PieStatus, *const c_char);
-pub type DropCb = unsafe extern "C" fn(*mut c_void);
-
-// The C ABI as include/pie.h declares it, resolved at link time against the `#[no_mangle]`
-// definitions in the pie library, exactly as a C program links them.
-extern "C" {
-    pub fn pie_error_message(err: *const PieError) -> *const c_char;
-    pub fn pie_error_free(err: *mut PieError);
-    pub fn pie_connect_options_new() -> *mut PieConnectOptions;
-    pub fn pie_connect_options_free(options: *mut PieConnectOptions);
-    pub fn pie_connect_options_set_request_timeout_ms(
-        options: *mut PieConnectOptions,
-        timeout_ms: u32,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_connect_options_set_instance_queue_limit_bytes(
-        options: *mut PieConnectOptions,
-        limit_bytes: u64,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_client_connect(
-        url: *const c_char,
-        options: *const PieConnectOptions,
-        out_client: *mut *mut PieClient,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_client_authenticate(
-        client: *const PieClient,
-        username: *const c_char,
-        key: *const c_void,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_client_close(client: *const PieClient, out_err: *mut *mut PieError) -> PieStatus;
-    pub fn pie_client_free(client: *mut PieClient);
-    pub fn pie_client_ping(client: *const PieClient, out_err: *mut *mut PieError) -> PieStatus;
-    pub fn pie_client_event_fd(
-        client: *const PieClient,
-        out_fd: *mut i32,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_client_launch_instance_async(
-        client: *const PieClient,
-        hash: *const c_char,
-        argv: *const *const c_char,
-        argc: usize,
-        detached: bool,
-        out_op: *mut *mut PieOp,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieStatus;
-    pub fn pie_op_take_instance(
-        op: *const PieOp,
-        out_instance: *mut *mut PieInstance,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_op_free(op: *mut PieOp);
-    pub fn pie_client_launch_instance(
-        client: *const PieClient,
-        hash: *const c_char,
-        argv: *const *const c_char,
-        argc: usize,
-        detached: bool,
-        out_instance: *mut *mut PieInstance,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_client_list_instances(
-        client: *const PieClient,
-        out_list: *mut *mut PieInstanceList,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_client_set_connection_callback(
-        client: *const PieClient,
-        callback: Option<ConnCb>,
-        user_data: *mut c_void,
-        drop: Option<DropCb>,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_instance_list_len(list: *const PieInstanceList) -> usize;
-    pub fn pie_instance_list_free(list: *mut PieInstanceList);
-    pub fn pie_instance_send(
-        instance: *const PieInstance,
-        message: *const c_char,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_instance_terminate(
-        instance: *const PieInstance,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_instance_recv(
-        instance: *const PieInstance,
-        timeout_ms: i32,
-        out_event: *mut *mut PieEvent,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_instance_set_callback(
-        instance: *const PieInstance,
-        callback: Option<EventCb>,
-        user_data: *mut c_void,
-        drop: Option<DropCb>,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    pub fn pie_instance_free(instance: *mut PieInstance);
-    pub fn pie_instance_id(instance: *const PieInstance) -> *const c_char;
-    pub fn pie_event_kind(event: *const PieEvent) -> PieEventKind;
-    pub fn pie_event_text(event: *const PieEvent, out_len: *mut usize) -> *const c_char;
-    pub fn pie_event_dropped(event: *const PieEvent) -> u64;
-    pub fn pie_event_free(event: *mut PieEvent);
-}
+// The C ABI itself: the exported `extern "C"` functions of the library (every one is
+// re-exported flat at `pie::ffi`), called exactly as a C host calls them — never a copy of
+// their declarations, which could drift from the real signatures.
+pub use pie::ffi::*;
 
 /// A libpie handle shared between test threads (every handle is documented as usable from any
 /// thread, concurrently).

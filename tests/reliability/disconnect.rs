@@ -2,9 +2,8 @@
 //! pending call fails within 1 s, every waiting receiver wakes, events already received are
 //! still delivered before the "connection closed" error, and nothing hangs.
 
-
-use pie::{Client, ErrorKind, InstanceEvent};
 use crate::support::*;
+use pie::{Client, ErrorKind, InstanceEvent};
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,12 +28,12 @@ fn connect_to_a_server_that_drops_the_socket_fails_promptly() {
         for _ in 0..2 {
             let url = format!("ws://{addr}");
             let (r, took) =
-                within(PROMPT, "connect", Client::connect_with(&url, short(5000))).await;
+                within(prompt(), "connect", Client::connect_with(&url, short(5000))).await;
             let Err(e) = r else {
                 panic!("connect must fail")
             };
             assert_eq!(e.kind(), ErrorKind::ConnectionFailed, "{e}");
-            assert!(took < PROMPT, "{took:?}");
+            assert!(took < prompt(), "{took:?}");
         }
     });
     t.join().unwrap();
@@ -56,7 +55,7 @@ fn connect_to_a_server_that_never_answers_times_out() {
         let mut cfg = short(5000);
         cfg.connect_timeout = Duration::from_millis(300);
         let url = format!("ws://{addr}");
-        let (r, took) = within(PROMPT * 2, "connect", Client::connect_with(&url, cfg)).await;
+        let (r, took) = within(prompt() * 2, "connect", Client::connect_with(&url, cfg)).await;
         let Err(e) = r else {
             panic!("connect must fail")
         };
@@ -108,23 +107,26 @@ fn kill_during_auth_and_pending_requests() {
                 async move { c.launch_instance(&hash, vec![], false).await.map(|_| ()) }
             }),
         ];
-        eventually(PROMPT, "requests pending", || c.debug_counts().pending >= 5).await;
+        eventually(prompt(), "requests pending", || {
+            c.debug_counts().pending >= 5
+        })
+        .await;
         sim.kill_connections();
         let killed = Instant::now();
         for call in calls {
-            let (r, _) = within(PROMPT, "pending call", call).await;
+            let (r, _) = within(prompt(), "pending call", call).await;
             let e = r.unwrap().expect_err("must fail");
             assert!(is_closed(&e), "{e}");
         }
-        assert!(killed.elapsed() < PROMPT);
-        let (why, _) = within(PROMPT, "closed()", c.closed()).await;
+        assert!(killed.elapsed() < prompt());
+        let (why, _) = within(prompt(), "closed()", c.closed()).await;
         assert!(is_closed(&why), "{why}");
         assert!(c.is_closed());
         let e = c.ping().await.unwrap_err();
         assert!(is_closed(&e), "{e}");
         assert_eq!(c.debug_counts().pending, 0);
         // close() after the server went away is still fine and quick.
-        let (r, _) = within(PROMPT * 2, "close", c.close()).await;
+        let (r, _) = within(prompt() * 2, "close", c.close()).await;
         r.unwrap();
     });
 }
@@ -166,7 +168,7 @@ fn kill_mid_upload() {
             .expect("progress was reported")
             .elapsed();
         assert!(
-            since_kill < PROMPT,
+            since_kill < prompt(),
             "upload failed {since_kill:?} after the kill"
         );
         assert!(
@@ -188,7 +190,10 @@ fn kill_while_recv_waits() {
         let mut waiters = Vec::new();
         for _ in 0..3 {
             let inst = Arc::new(c.launch_instance(&hash, vec![], false).await.unwrap());
-            let first = within(PROMPT, "first event", inst.recv()).await.0.unwrap();
+            let first = within(prompt(), "first event", inst.recv())
+                .await
+                .0
+                .unwrap();
             assert_eq!(first, InstanceEvent::Stdout("started".into()));
             // Two receivers per instance: both must wake.
             for _ in 0..2 {
@@ -202,7 +207,7 @@ fn kill_while_recv_waits() {
         }
         sim.kill_connections();
         for w in waiters {
-            let (r, _) = within(PROMPT, "blocked recv", w).await;
+            let (r, _) = within(prompt(), "blocked recv", w).await;
             let e = r.unwrap().expect_err("stream must end");
             assert!(is_closed(&e), "{e}");
         }
@@ -218,18 +223,18 @@ fn buffered_events_are_delivered_before_connection_closed() {
     rt().block_on(async {
         let c = login(&sim, short(5000)).await;
         let inst = c.launch_instance(&hash, vec![], false).await.unwrap();
-        eventually(PROMPT * 3, "50 events queued", || {
+        eventually(prompt() * 3, "50 events queued", || {
             inst.pending_events() == 50
         })
         .await;
         sim.kill_connections();
-        within(PROMPT, "closed()", c.closed()).await;
+        within(prompt(), "closed()", c.closed()).await;
         for i in 0..50 {
             let ev = inst.try_recv().unwrap().expect("buffered event");
             assert_eq!(ev, InstanceEvent::Stdout(format!("line {i}")));
         }
         for _ in 0..2 {
-            let e = within(PROMPT, "recv after end", inst.recv())
+            let e = within(prompt(), "recv after end", inst.recv())
                 .await
                 .0
                 .unwrap_err();
@@ -257,7 +262,7 @@ fn connection_dropped_mid_stream_delivers_a_prefix_then_closed() {
         let inst = c.launch_instance(&hash, vec![], false).await.unwrap();
         let mut n = 0;
         let e = loop {
-            match within(PROMPT, "recv", inst.recv()).await.0 {
+            match within(prompt(), "recv", inst.recv()).await.0 {
                 Ok(ev) => {
                     assert_eq!(ev, InstanceEvent::Stdout(format!("line {n}")));
                     n += 1;
@@ -286,32 +291,43 @@ fn kill_while_1000_instances_stream() {
         let c = login(&sim, short(10_000)).await;
         let mut tasks = Vec::new();
         let start = Instant::now();
+        // Receivers that have seen their instance's first event.
+        let streaming = Arc::new(AtomicU64::new(0));
         for _ in 0..1000 {
             let inst = c.launch_instance(&hash, vec![], false).await.unwrap();
+            let streaming = streaming.clone();
             tasks.push(tokio::spawn(async move {
                 let mut events = 0u64;
                 loop {
                     match inst.recv().await {
-                        Ok(_) => events += 1,
+                        Ok(_) => {
+                            events += 1;
+                            if events == 1 {
+                                streaming.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
                         Err(e) => return (events, e),
                     }
                 }
             }));
         }
         let launched = start.elapsed();
-        // Let them stream for a moment.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Every instance is streaming when the server dies.
+        eventually(deadline(), "all 1000 instances streaming", || {
+            streaming.load(Ordering::SeqCst) == 1000
+        })
+        .await;
         sim.kill_connections();
         let killed = Instant::now();
         let mut total = 0;
         for t in tasks {
-            let ((events, e), _) = within(PROMPT, "receiver", async { t.await.unwrap() }).await;
+            let ((events, e), _) = within(prompt(), "receiver", async { t.await.unwrap() }).await;
             assert!(is_closed(&e), "{e}");
             assert!(events >= 1, "each instance streamed before the kill");
             total += events;
         }
         let all_done = killed.elapsed();
-        assert!(all_done < PROMPT, "{all_done:?}");
+        assert!(all_done < prompt(), "{all_done:?}");
         eprintln!("1000 launches in {launched:?}; {total} events; all receivers ended {all_done:?} after the kill");
         assert_eq!(c.debug_counts().instances, 0);
     });
@@ -326,9 +342,14 @@ fn server_stop_then_reconnect_fails_promptly() {
     rt().block_on(async {
         let c = login(&sim, short(5000)).await;
         sim.stop();
-        let (why, _) = within(PROMPT, "closed()", c.closed()).await;
+        let (why, _) = within(prompt(), "closed()", c.closed()).await;
         assert!(is_closed(&why), "{why}");
-        let (r, _) = within(PROMPT, "reconnect", Client::connect_with(&url, short(5000))).await;
+        let (r, _) = within(
+            prompt(),
+            "reconnect",
+            Client::connect_with(&url, short(5000)),
+        )
+        .await;
         assert_eq!(r.err().unwrap().kind(), ErrorKind::ConnectionFailed);
     });
 }

@@ -3,9 +3,8 @@
 //! by an explicit `Overflow { dropped }` event; terminal events always get through; other
 //! instances and request replies are not delayed by the unread one.
 
-
-use pie::{ClientConfig, ErrorKind, InstanceEvent};
 use crate::support::*;
+use pie::{ClientConfig, ErrorKind, InstanceEvent};
 use std::time::{Duration, Instant};
 
 const LIMIT: usize = 1000;
@@ -46,14 +45,14 @@ fn unread_instance_overflows_explicitly_and_does_not_delay_others() {
             worst = worst.max(t.elapsed());
             if round == 0 {
                 assert_eq!(
-                    within(PROMPT, "fast", fast.recv()).await.0.unwrap(),
+                    within(prompt(), "fast", fast.recv()).await.0.unwrap(),
                     InstanceEvent::Stdout("ready".into())
                 );
             }
         }
         fast.send("one").await.unwrap();
         assert_eq!(
-            within(PROMPT, "echo", fast.recv()).await.0.unwrap(),
+            within(prompt(), "echo", fast.recv()).await.0.unwrap(),
             InstanceEvent::Stdout("one".into())
         );
         assert!(
@@ -62,7 +61,7 @@ fn unread_instance_overflows_explicitly_and_does_not_delay_others() {
         );
 
         // Wait until the flood has completely arrived (its terminal event is queued).
-        eventually(Duration::from_secs(5), "flood finished", || {
+        eventually(deadline(), "flood finished", || {
             c.debug_counts().instances == 1 // only `fast` is still routed
         })
         .await;
@@ -77,7 +76,7 @@ fn unread_instance_overflows_explicitly_and_does_not_delay_others() {
         let mut dropped = 0u64;
         let mut next_line = 0u64;
         let mut bytes = 0;
-        let evs = recv_until(&slow, PROMPT, |e| e.is_terminal()).await;
+        let evs = recv_until(&slow, prompt(), |e| e.is_terminal()).await;
         for e in &evs {
             bytes += payload(e);
             match e {
@@ -109,7 +108,7 @@ fn unread_instance_overflows_explicitly_and_does_not_delay_others() {
             ErrorKind::StreamEnded
         );
         fast.send("two").await.unwrap();
-        let rest = recv_until(&fast, PROMPT, |e| e.is_terminal()).await;
+        let rest = recv_until(&fast, prompt(), |e| e.is_terminal()).await;
         assert_eq!(
             rest,
             vec![
@@ -133,7 +132,7 @@ fn overflowed_queue_recovers_after_draining() {
     rt().block_on(async {
         let c = login(&sim, limited()).await;
         let inst = c.launch_instance(&hash, vec![], false).await.unwrap();
-        eventually(Duration::from_secs(3), "overflowed", || {
+        eventually(deadline(), "overflowed", || {
             // 1000 / 10 bytes = 100 lines fit, then one Overflow marker.
             inst.pending_events() == 101
         })
@@ -151,7 +150,7 @@ fn overflowed_queue_recovers_after_draining() {
         let start = std::time::Instant::now();
         while kept + dropped < 200 {
             assert!(
-                start.elapsed() < slack(PROMPT * 3),
+                start.elapsed() < slack(prompt() * 3),
                 "{kept} kept, {dropped} dropped"
             );
             match inst.try_recv().unwrap() {
@@ -165,7 +164,10 @@ fn overflowed_queue_recovers_after_draining() {
         assert_eq!(inst.try_recv().unwrap(), None);
         inst.send("after drain").await.unwrap();
         assert_eq!(
-            within(PROMPT, "after drain", inst.recv()).await.0.unwrap(),
+            within(prompt(), "after drain", inst.recv())
+                .await
+                .0
+                .unwrap(),
             InstanceEvent::Stdout("after drain".into())
         );
     });
@@ -185,7 +187,7 @@ fn blob_larger_than_the_limit_is_an_overflow() {
     rt().block_on(async {
         let c = login(&sim, limited()).await;
         let inst = c.launch_instance(&hash, vec![], false).await.unwrap();
-        let evs = recv_until(&inst, PROMPT * 3, |e| e.is_terminal()).await;
+        let evs = recv_until(&inst, prompt() * 3, |e| e.is_terminal()).await;
         assert_eq!(
             evs,
             vec![

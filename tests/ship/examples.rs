@@ -5,14 +5,13 @@
 //! Like tests/capi/programs.rs: `PIE_C_TEST_WRAPPER="valgrind ..."` runs every example under a wrapper,
 //! `PIE_C_TEST_ASAN=1` builds them with AddressSanitizer (scripts/test-all.sh does both).
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use pie_sim::{script_program, SimConfig, Simulator};
 use crate::support::{completion, lib_dir_in, require_tool, root, run_ok, run_with_limit};
+use pie_sim::{script_program, SimConfig, Simulator};
 
 const LIMIT: Duration = Duration::from_secs(60);
 

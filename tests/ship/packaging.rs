@@ -4,14 +4,13 @@
 //! pkg-config (shared and static), CMake `find_package(pie)` (pie::pie and pie::pie_static)
 //! and the clang module map — each run against the simulator.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use pie_sim::{SimConfig, Simulator};
 use crate::support::{completion, lib_dir_in, require_tool, root, run_ok, run_with_limit};
+use pie_sim::{SimConfig, Simulator};
 
 const LIMIT: Duration = Duration::from_secs(300);
 const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -4,7 +4,6 @@
 //! or allocate out of proportion to its size; whatever decodes must re-encode and decode to the
 //! same value.
 
-
 use pie::wire::{decode_client, decode_server, encode_client, encode_server};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

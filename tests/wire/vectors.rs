@@ -1,10 +1,9 @@
 //! PROTOCOL.md §12 test vectors, §12.2 integer widths, §12.1 blake3, chunking (§6.3) and the
 //! decoding leniency table of §2.4, against `pie::wire`.
 
-
+use crate::support::*;
 use pie::wire::{self, decode_client, decode_server, encode_client, encode_server};
 use pie::wire::{ClientMessage, InstanceStatus, ServerMessage};
-use crate::support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Hand-made MessagePack, to express the non-canonical inputs of §2.4.
