@@ -11,8 +11,15 @@ SUITE="$SHARED/conformance/pie_conformance.py"
 command -v ssh-keygen >/dev/null || { echo "ssh-keygen is required" >&2; exit 2; }
 
 cd "$ROOT"
-cargo build -p pie-sim --bin pie-sim
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/pie-sim"
+# PIE_SIM: an already built pie-sim (test-all.sh passes the workspace build's). Building it
+# alone with `-p pie-sim` resolves dependency features differently and recompiles most of them.
+if [ -n "${PIE_SIM:-}" ]; then
+    BIN="$PIE_SIM"
+    [ -x "$BIN" ] || { echo "PIE_SIM=$BIN is not an executable" >&2; exit 2; }
+else
+    cargo build --workspace --bins
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/pie-sim"
+fi
 
 WORK="$(mktemp -d)"
 SIM_PID=""

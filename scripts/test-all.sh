@@ -103,7 +103,8 @@ stage_conformance() {
     skip "conformance suite not found (looked in \$PIE_SHARED, ../shared, ./shared; set PIE_SHARED)"
     return
   fi
-  PIE_SHARED="$shared" bash scripts/conformance.sh
+  build_all || return 1
+  PIE_SHARED="$shared" PIE_SIM="$LIB_DIR/pie-sim" bash scripts/conformance.sh
 }
 
 # The tests that run C programs (tests/c, the C reliability program, the examples) — not the

@@ -1,7 +1,8 @@
 //! Memory: uploads stream chunk by chunk: the extra memory during a 32 MiB upload stays at a few
-//! chunks. Measured with a counting global allocator (this test binary only) against a fake
-//! server that discards the chunks and answers the last one. And per-instance state is
-//! released: live memory does not grow over thousands of sequential instances.
+//! chunks. Measured with a counting global allocator (the footprint crate's: its tests run one
+//! at a time, so the counters see only the running test) against a fake server that discards
+//! the chunks and answers the last one. And per-instance state is released: live memory does
+//! not grow over thousands of sequential instances.
 
 use futures_util::{SinkExt, StreamExt};
 use pie::wire::{decode_client, encode_server, ClientMessage, ServerMessage};
@@ -34,12 +35,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// The counters are process-wide: the tests of this binary must not overlap.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 #[tokio::main(flavor = "current_thread")]
 pub async fn upload_memory_stays_at_a_few_chunks() {
-    let _serial = SERIAL.lock().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -94,7 +91,6 @@ pub async fn upload_memory_stays_at_a_few_chunks() {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 pub async fn memory_is_flat_over_sequential_instances() {
-    let _serial = SERIAL.lock().await;
     let sim = pie_sim::Simulator::start(pie_sim::SimConfig::default()).unwrap();
     let c = Client::connect(&sim.url()).await.unwrap();
     c.authenticate("alice", None).await.unwrap();
