@@ -122,7 +122,8 @@ stage_c_valgrind() {
     echo "valgrind is not installed (scripts/install-deps.sh installs it)"
     return 1
   fi
-  PIE_C_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible --quiet" \
+  # Everything runs 10-50x slower under valgrind: the programs' time bounds are scaled.
+  PIE_TIME_SCALE="${PIE_TIME_SCALE:-10}" PIE_C_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible --quiet" \
     cargo test --test capi --test ship -- "${C_PROGRAM_TESTS[@]}"
 }
 
@@ -130,7 +131,7 @@ stage_c_valgrind() {
 # the debug libpie. libpie itself is not instrumented here (Rust's own checks cover it; the
 # instrumented library runs under ThreadSanitizer in the tsan stage).
 stage_c_asan() {
-  PIE_C_TEST_ASAN=1 cargo test --test capi --test ship -- "${C_PROGRAM_TESTS[@]}"
+  PIE_TIME_SCALE="${PIE_TIME_SCALE:-3}" PIE_C_TEST_ASAN=1 cargo test --test capi --test ship -- "${C_PROGRAM_TESTS[@]}"
 }
 
 stage_go() {
