@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing libpie needs on a fresh Debian machine. Safe to re-run:
-# it only installs what is missing. Needs root (or sudo) for apt-get.
+# it only installs what is missing. Needs root (or sudo) for apt-get. --full adds the nightly
+# toolchain (rust-src) and cargo-fuzz for the long test stages (CI passes it).
 set -euo pipefail
 
 SUDO=""
@@ -36,5 +37,17 @@ else
     cargo "$c" --version >/dev/null 2>&1 ||
       echo "warning: cargo $c is missing (install rustup, or Debian's rust-clippy/rustfmt)" >&2
   done
+fi
+# --full: also what the long stages of scripts/test-all.sh --full need (CI): the nightly
+# toolchain with rust-src (ThreadSanitizer rebuilds std) and cargo-fuzz.
+if [ "${1:-}" = --full ]; then
+  if ! command -v rustup >/dev/null 2>&1; then
+    echo "error: --full needs rustup (nightly toolchain for fuzzing and ThreadSanitizer)" >&2
+    exit 1
+  fi
+  rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+  rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' ||
+    rustup component add rust-src --toolchain nightly
+  cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 fi
 echo "dependencies ready"

@@ -157,6 +157,14 @@ static inline void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
+/* Time bounds are multiplied by PIE_TIME_SCALE (default 1): under valgrind or a sanitizer, or
+ * on a loaded machine, everything is several times slower (the test stages set it). */
+static inline int pt_scale(void) {
+  const char *v = getenv("PIE_TIME_SCALE");
+  int scale = v ? atoi(v) : 1;
+  return scale > 1 ? scale : 1;
+}
+
 static inline double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

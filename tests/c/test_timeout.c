@@ -5,7 +5,7 @@
 
 int main(void) {
   PieConnectOptions *o = pie_connect_options_new();
-  EXPECT(PIE_STATUS_OK, pie_connect_options_set_request_timeout_ms(o, 300, &err));
+  EXPECT(PIE_STATUS_OK, pie_connect_options_set_request_timeout_ms(o, 300 * pt_scale(), &err));
   PieClient *c = NULL;
   EXPECT(PIE_STATUS_OK, pie_client_connect(env_or_die("PIE_TEST_URL"), o, &c, &err));
   pie_connect_options_free(o);
@@ -21,11 +21,11 @@ int main(void) {
   double t0 = now_ms();
   EXPECT(PIE_STATUS_TIMEOUT, pie_client_ping(c, &err));
   double took = now_ms() - t0;
-  CHECK(took >= 250 && took < 1500);
+  CHECK(took >= 250 * pt_scale() && took < 1500 * pt_scale());
 
   PieOp *op = NULL;
   EXPECT(PIE_STATUS_OK, pie_client_list_instances_async(c, &op, &err));
-  CHECK(pie_op_wait(op, 5000, NULL) == PIE_STATUS_TIMEOUT);
+  CHECK(pie_op_wait(op, 5000 * pt_scale(), NULL) == PIE_STATUS_TIMEOUT);
   pie_op_free(op);
 
   PieEvent *ev = NULL;
@@ -33,7 +33,7 @@ int main(void) {
 
   t0 = now_ms();
   pie_client_free(c); /* closing a silent server is bounded too */
-  CHECK(now_ms() - t0 < 5000);
+  CHECK(now_ms() - t0 < 5000 * pt_scale());
   pie_instance_free(inst);
   return pt_done("test_timeout");
 }
