@@ -1008,3 +1008,73 @@ fn base64_decoder_checks_of_section_12_3() {
         assert_eq!(err.to_string(), want, "{text}");
     }
 }
+
+/// §2.2's size classes at every boundary: the value just inside and just outside each one.
+#[test]
+fn smallest_encodings_at_every_boundary() {
+    let uints: [(u64, &str); 10] = [
+        (0, "00"),
+        (127, "7f"),
+        (128, "cc80"),
+        (255, "ccff"),
+        (256, "cd0100"),
+        (65535, "cdffff"),
+        (65536, "ce00010000"),
+        (4294967295, "ceffffffff"),
+        (4294967296, "cf0000000100000000"),
+        (u64::MAX, "cfffffffffffffffff"),
+    ];
+    for (value, want) in uints {
+        let msg = upload(value, 1, "h", vec![]);
+        let frame = encode_client(&msg);
+        let key = unhex("ab 6368756e6b5f696e646578");
+        assert!(contains(&frame, &[key, unhex(want)].concat()), "{value}");
+        assert_eq!(decode_client(&frame), Ok(msg));
+    }
+    // str: fixstr up to 31 bytes, then d9 / da / db.
+    for (len, head) in [
+        (31, "bf"),
+        (32, "d920"),
+        (255, "d9ff"),
+        (256, "da0100"),
+        (65536, "db00010000"),
+    ] {
+        let text = "t".repeat(len);
+        let frame = encode_server(&response(0, true, &text));
+        let key = unhex("a6 726573756c74");
+        assert!(contains(&frame, &[key, unhex(head)].concat()), "str {len}");
+        assert_eq!(decode_server(&frame), Ok(response(0, true, &text)));
+    }
+    // bin: c4 up to 255 bytes, then c5 / c6.
+    for (len, head) in [
+        (0, "c400"),
+        (255, "c4ff"),
+        (256, "c50100"),
+        (65535, "c5ffff"),
+        (65536, "c600010000"),
+    ] {
+        let frame = encode_client(&upload(0, 1, "h", vec![9; len]));
+        let key = unhex("aa 6368756e6b5f64617461");
+        assert!(
+            frame.ends_with(&[key, unhex(head), vec![9; len]].concat()),
+            "bin {len}"
+        );
+    }
+    // array: fixarray up to 15 items, then dc.
+    for (count, head) in [(0, "90"), (15, "9f"), (16, "dc0010")] {
+        let arguments = vec!["a".to_string(); count];
+        let msg = ClientMessage::LaunchInstance {
+            corr_id: 0,
+            program_hash: "h".into(),
+            arguments: arguments.clone(),
+            detached: false,
+        };
+        let frame = encode_client(&msg);
+        let key = unhex("a9 617267756d656e7473");
+        assert!(
+            contains(&frame, &[key, unhex(head)].concat()),
+            "array {count}"
+        );
+        assert_eq!(decode_client(&frame), Ok(msg));
+    }
+}
