@@ -883,18 +883,79 @@ fn empty_and_non_message_frames_are_refused() {
     }
 }
 
-/// Deeply nested junk under an unknown key is skipped without recursion.
+// ---------------------------------------------------------------------------------------------
+// Beyond the §2.4 table: what follows from the serde/rmp-serde decoder §2.4 says the server uses.
+
+/// Junk nested under an unknown key: up to 1023 containers deep in all (rmp-serde's limit),
+/// skipped without recursion; one level more makes the frame undecodable.
 #[test]
-fn deep_nesting_under_an_unknown_key() {
-    let depth = 100_000;
-    let mut junk = vec![0x91; depth];
-    junk.push(0xc0);
+fn nesting_limit() {
+    let frame = |depth: usize| {
+        let mut junk = vec![0x91; depth];
+        junk.push(0xc0);
+        map(&[
+            kv("type", s("ping")),
+            kv("corr_id", vec![1]),
+            kv("junk", junk),
+        ])
+    };
+    // The message map is the first level.
+    assert_eq!(decode_client(&frame(1022)), ping(1));
+    assert!(decode_client(&frame(1023)).is_err());
+    assert!(decode_client(&frame(100_000)).is_err());
+}
+
+#[test]
+fn integer_keys_name_fields_by_index() {
+    // {"type": "ping", 0: 7}: field 0 of ping is corr_id.
+    assert_eq!(
+        decode_client(&map(&[kv("type", s("ping")), (vec![0], vec![7])])),
+        ping(7)
+    );
+    let eight_byte_key = unhex("cf0000000000000000");
+    assert_eq!(
+        decode_client(&map(&[kv("type", s("ping")), (eight_byte_key, vec![7])])),
+        ping(7)
+    );
+    // An index past the fields is an unknown key; naming a field twice is a duplicate.
     let frame = map(&[
         kv("type", s("ping")),
         kv("corr_id", vec![1]),
-        kv("junk", junk),
+        (vec![5], vec![7]),
     ]);
     assert_eq!(decode_client(&frame), ping(1));
+    let frame = map(&[
+        kv("type", s("ping")),
+        kv("corr_id", vec![1]),
+        (vec![0], vec![7]),
+    ]);
+    assert!(decode_client(&frame).is_err());
+}
+
+#[test]
+fn other_keys() {
+    // A str key that is not UTF-8 names no field: ignored.
+    let frame = map(&[
+        kv("type", s("ping")),
+        kv("corr_id", vec![1]),
+        (vec![0xa1, 0xff], vec![0]),
+    ]);
+    assert_eq!(decode_client(&frame), ping(1));
+    // nil, bool, negative, two- and four-byte integer keys: undecodable.
+    for key in [
+        vec![0xc0],
+        vec![0xc3],
+        vec![0xff],
+        unhex("cd0000"),
+        unhex("ce00000000"),
+    ] {
+        let frame = map(&[
+            kv("type", s("ping")),
+            kv("corr_id", vec![1]),
+            (key.clone(), vec![0]),
+        ]);
+        assert!(decode_client(&frame).is_err(), "{}", hex(&key));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

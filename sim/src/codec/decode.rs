@@ -5,13 +5,18 @@
 //! `c2`/`c3`; no nil anywhere; bytes after the first complete value ignored. Everything else is an
 //! error, and the server skips such a frame without a reply.
 //!
+//! Two things §2.4 does not list follow from the serde/rmp-serde decoder the server uses (§2.4
+//! says so): integer map keys name fields by index and other non-string keys are refused (see
+//! [`Reader::key`]), and nesting is limited ([`super::msgpack::MAX_DEPTH`]). A `type` given as a
+//! variant index is not accepted here: the specification does not fix the variants' order.
+//!
 //! The field lists below are the wire-order tables of §4.1/§4.2; they drive both the map and
 //! the array form, so the two cannot disagree.
 
 use super::messages::{
     ClientMessage, InstanceInfo, InstanceStatus, ServerMessage, StreamingOutput,
 };
-use super::msgpack::{Error, Head, Reader};
+use super::msgpack::{Error, Head, Key, Reader};
 
 /// Fields after `type`, in wire order (§4.1).
 fn client_fields(type_name: &str) -> Option<&'static [&'static str]> {
@@ -99,30 +104,34 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// Fill from `n` map entries; unknown keys are skipped, a known key twice is an error.
+    /// Fill from the `n` entries of a map at nesting `depth`; unknown keys are skipped, a
+    /// known key twice is an error, and with `tagged` the `type` key is left to [`envelope`].
     fn fill_from_map(
         &mut self,
         r: &mut Reader<'a>,
         n: u64,
-        skip_key: Option<&str>,
+        depth: usize,
+        tagged: bool,
     ) -> Result<(), Error> {
         for _ in 0..n {
-            let key = r.text().map_err(|e| format!("map key: {e}"))?;
-            let value = r.value()?;
-            if Some(key) == skip_key {
-                continue;
-            }
-            if let Some(i) = self.names.iter().position(|name| *name == key) {
+            let key = r.key()?;
+            let value = r.value(depth)?;
+            let index = match key {
+                Key::Name(b"type") if tagged => continue,
+                Key::Name(name) => self.names.iter().position(|n| n.as_bytes() == name),
+                Key::Index(i) => (i < self.names.len() as u64).then_some(i as usize),
+            };
+            if let Some(i) = index {
                 if self.values[i].replace(value).is_some() {
-                    return Err(format!("duplicate field `{key}`"));
+                    return Err(format!("duplicate field `{}`", self.names[i]));
                 }
             }
         }
         Ok(())
     }
 
-    /// Fill from `n` array items in declared order.
-    fn fill_from_array(&mut self, r: &mut Reader<'a>, n: u64) -> Result<(), Error> {
+    /// Fill from `n` array items in declared order, at nesting `depth`.
+    fn fill_from_array(&mut self, r: &mut Reader<'a>, n: u64, depth: usize) -> Result<(), Error> {
         if n > self.names.len() as u64 {
             return Err(format!(
                 "array of {n} fields, expected {}",
@@ -130,7 +139,7 @@ impl<'a> Fields<'a> {
             ));
         }
         for i in 0..n as usize {
-            self.values[i] = Some(r.value()?);
+            self.values[i] = Some(r.value(depth)?);
         }
         Ok(())
     }
@@ -182,13 +191,13 @@ fn envelope<'a>(
             let body = r.clone();
             let mut type_name = None;
             for _ in 0..n {
-                let key = r.text().map_err(|e| format!("map key: {e}"))?;
-                let mut value = r.value()?;
-                if key == "type" {
+                let key = r.key()?;
+                let mut value = r.value(1)?;
+                if matches!(key, Key::Name(b"type")) {
                     if type_name.is_some() {
                         return Err("duplicate field `type`".into());
                     }
-                    type_name = Some(value.text()?);
+                    type_name = Some(value.text().map_err(|e| format!("`type`: {e}"))?);
                 }
             }
             let type_name = type_name.ok_or("missing field `type`")?;
@@ -196,7 +205,7 @@ fn envelope<'a>(
                 fields_of(type_name).ok_or_else(|| format!("unknown type `{type_name}`"))?;
             // Second pass: the fields.
             let mut fields = Fields::new(names);
-            fields.fill_from_map(&mut body.clone(), n, Some("type"))?;
+            fields.fill_from_map(&mut body.clone(), n, 1, true)?;
             Ok((type_name, fields))
         }
         Head::Array(n) => {
@@ -204,7 +213,7 @@ fn envelope<'a>(
             if n == 0 {
                 return Err("empty array".into());
             }
-            let type_name = r.text()?;
+            let type_name = r.text().map_err(|e| format!("`type`: {e}"))?;
             let names =
                 fields_of(type_name).ok_or_else(|| format!("unknown type `{type_name}`"))?;
             if n - 1 != names.len() as u64 {
@@ -215,7 +224,7 @@ fn envelope<'a>(
                 ));
             }
             let mut fields = Fields::new(names);
-            fields.fill_from_array(&mut r, n - 1)?;
+            fields.fill_from_array(&mut r, n - 1, 1)?;
             Ok((type_name, fields))
         }
         _ => Err("expected a MessagePack map or array".into()),
@@ -315,11 +324,11 @@ fn instance_info(r: &mut Reader<'_>) -> Result<InstanceInfo, Error> {
     match r.head()? {
         Head::Map(n) => {
             let n = r.container_len(n)?;
-            f.fill_from_map(r, n, None)?;
+            f.fill_from_map(r, n, 3, false)?;
         }
         Head::Array(n) if n >= INSTANCE_INFO_REQUIRED as u64 => {
             let n = r.container_len(n)?;
-            f.fill_from_array(r, n)?;
+            f.fill_from_array(r, n, 3)?;
         }
         _ => return Err("expected an InstanceInfo map".into()),
     }
@@ -353,7 +362,7 @@ fn streaming_output(mut r: Reader<'_>) -> Result<StreamingOutput, Error> {
         Head::Map(1) => {}
         _ => return Err(r#"expected {"Stdout"|"Stderr": text}"#.into()),
     }
-    match r.text()? {
+    match r.text().map_err(|e| format!("output stream name: {e}"))? {
         "Stdout" => Ok(StreamingOutput::Stdout(r.text()?.to_owned())),
         "Stderr" => Ok(StreamingOutput::Stderr(r.text()?.to_owned())),
         other => Err(format!("unknown output stream `{other}`")),
