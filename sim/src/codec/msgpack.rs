@@ -3,7 +3,7 @@
 //! [`Writer`] emits only the canonical forms of §2.2 (smallest integer encoding, str for text,
 //! bin for bytes). [`Reader`] walks any well-formed MessagePack: it reads the scalar kinds the
 //! protocol's fields use and skips everything else (floats, nil, ext, nested containers) without
-//! recursion, so a hostile frame can neither overflow the stack nor make it allocate.
+//! recursion, so a hostile frame can neither overflow the stack nor make it allocate much.
 
 /// Canonical encoder over a growing buffer.
 pub struct Writer {
@@ -132,9 +132,22 @@ pub enum Head {
     /// A negative integer (any signed encoding whose value is below zero).
     Negative,
     Bool(bool),
-    /// nil, floats, ext: never a valid protocol field value.
+    /// An extension value (its payload already skipped).
+    Ext,
+    /// nil or a float: never a valid protocol field value.
     Other,
 }
+
+/// A map key: a name (str or bin, any bytes) or a field index.
+pub enum Key<'a> {
+    Name(&'a [u8]),
+    Index(u64),
+}
+
+/// Containers (maps, arrays, ext values) may nest at most 1023 deep, the top-level message
+/// included: the depth limit of the server's MessagePack decoder (rmp-serde's default of
+/// 1024, which fails when its counter reaches zero). Deeper frames are undecodable.
+pub const MAX_DEPTH: usize = 1023;
 
 impl<'a> Reader<'a> {
     pub fn new(bytes: &'a [u8]) -> Reader<'a> {
@@ -195,7 +208,7 @@ impl<'a> Reader<'a> {
             0xc7..=0xc9 => {
                 let len = self.be(1 << (m - 0xc7))?;
                 self.take(1 + len)?; // type byte + data
-                Head::Other
+                Head::Ext
             }
             0xca => {
                 self.take(4)?;
@@ -209,7 +222,7 @@ impl<'a> Reader<'a> {
             0xd0..=0xd3 => self.signed(1 << (m - 0xd0))?,
             0xd4..=0xd8 => {
                 self.take(1 + (1 << (m - 0xd4)))?; // fixext: type byte + 1..16 bytes
-                Head::Other
+                Head::Ext
             }
             0xd9..=0xdb => Head::Raw {
                 len: self.be(1 << (m - 0xd9))?,
@@ -230,28 +243,70 @@ impl<'a> Reader<'a> {
         Ok(items)
     }
 
-    /// Skip one complete value of any kind, iteratively (no recursion, any nesting depth).
-    pub fn skip(&mut self) -> Result<(), Error> {
-        let mut pending: u64 = 1;
-        while pending > 0 {
-            pending -= 1;
-            match self.head()? {
-                Head::Map(n) => pending += self.container_len(n.saturating_mul(2))?,
-                Head::Array(n) => pending += self.container_len(n)?,
+    /// Skip one complete value of any kind that sits inside `outer` levels of containers,
+    /// iteratively (no recursion), refusing nesting beyond [`MAX_DEPTH`].
+    pub fn skip(&mut self, outer: usize) -> Result<(), Error> {
+        // Items still to read in each open container.
+        let mut open: Vec<u64> = Vec::new();
+        loop {
+            let depth = outer + open.len() + 1;
+            let children = match self.head()? {
+                Head::Map(n) => Some(self.container_len(n.saturating_mul(2))?),
+                Head::Array(n) => Some(self.container_len(n)?),
+                Head::Ext => Some(0),
                 Head::Raw { len, .. } => {
                     self.take(len)?;
+                    None
                 }
-                _ => {}
+                _ => None,
+            };
+            if let Some(n) = children {
+                if depth > MAX_DEPTH {
+                    return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
+                }
+                if n > 0 {
+                    open.push(n);
+                    continue;
+                }
+            }
+            // One complete value: it fills a slot of its container, and a container whose
+            // last slot is filled is itself complete.
+            loop {
+                match open.last_mut() {
+                    None => return Ok(()),
+                    Some(left) => {
+                        *left -= 1;
+                        if *left > 0 {
+                            break;
+                        }
+                        open.pop();
+                    }
+                }
             }
         }
-        Ok(())
     }
 
-    /// The bytes of the next complete value, as a reader of their own.
-    pub fn value(&mut self) -> Result<Reader<'a>, Error> {
+    /// The bytes of the next complete value (inside `outer` levels), as a reader of their own.
+    pub fn value(&mut self, outer: usize) -> Result<Reader<'a>, Error> {
         let start = self.pos;
-        self.skip()?;
+        self.skip(outer)?;
         Ok(Reader::new(&self.bytes[start..self.pos]))
+    }
+
+    /// A map key as serde's derived field identifiers take it: str or bin (any bytes; those
+    /// that name no field are ignored) or an unsigned integer in a one-byte or eight-byte
+    /// encoding, meaning the field at that index. Any other key makes the frame undecodable.
+    pub fn key(&mut self) -> Result<Key<'a>, Error> {
+        let marker = *self
+            .bytes
+            .get(self.pos)
+            .ok_or("truncated MessagePack data")?;
+        let key = match (marker, self.head()?) {
+            (0x00..=0x7f | 0xcc | 0xcf, Head::Uint(i)) => Key::Index(i),
+            (_, Head::Raw { len, .. }) => Key::Name(self.take(len)?),
+            _ => return Err(format!("invalid map key (marker 0x{marker:02x})")),
+        };
+        Ok(key)
     }
 
     /// Text: a str, or a bin holding valid UTF-8 (§2.4).
