@@ -17,12 +17,10 @@ impl Writer {
         }
     }
 
-    fn header(&mut self, fix: u8, fix_max: usize, m8: Option<u8>, m16: u8, m32: u8, n: usize) {
-        if n <= fix_max {
-            self.buf.push(fix | n as u8);
-        } else if let (Some(m8), true) = (m8, n <= 0xff) {
-            self.buf.extend_from_slice(&[m8, n as u8]);
-        } else if n <= 0xffff {
+    /// A length in the 16- or 32-bit form that follows `m16` / `m32`.
+    #[inline]
+    fn long_len(&mut self, m16: u8, m32: u8, n: usize) {
+        if n <= 0xffff {
             self.buf.push(m16);
             self.buf.extend_from_slice(&(n as u16).to_be_bytes());
         } else {
@@ -32,22 +30,41 @@ impl Writer {
     }
 
     /// Map header (fixmap `0x80|n` up to 15 entries).
+    #[inline]
     pub fn map(&mut self, entries: usize) {
-        self.header(0x80, 15, None, 0xde, 0xdf, entries);
+        if entries < 16 {
+            self.buf.push(0x80 | entries as u8);
+        } else {
+            self.long_len(0xde, 0xdf, entries);
+        }
     }
 
     /// Array header (fixarray `0x90|n` up to 15 items).
+    #[inline]
     pub fn array(&mut self, items: usize) {
-        self.header(0x90, 15, None, 0xdc, 0xdd, items);
+        if items < 16 {
+            self.buf.push(0x90 | items as u8);
+        } else {
+            self.long_len(0xdc, 0xdd, items);
+        }
     }
 
     /// str: fixstr up to 31 bytes, then `d9`/`da`/`db`.
+    #[inline]
     pub fn str(&mut self, s: &str) {
-        self.header(0xa0, 31, Some(0xd9), 0xda, 0xdb, s.len());
+        let n = s.len();
+        if n < 32 {
+            self.buf.push(0xa0 | n as u8);
+        } else if n <= 0xff {
+            self.buf.extend_from_slice(&[0xd9, n as u8]);
+        } else {
+            self.long_len(0xda, 0xdb, n);
+        }
         self.buf.extend_from_slice(s.as_bytes());
     }
 
     /// bin: always `c4`/`c5`/`c6` (there is no fix form), `c4 00` when empty.
+    #[inline]
     pub fn bin(&mut self, b: &[u8]) {
         let n = b.len();
         if n <= 0xff {
@@ -63,6 +80,7 @@ impl Writer {
     }
 
     /// Unsigned integer in its smallest encoding, never a signed one.
+    #[inline]
     pub fn uint(&mut self, n: u64) {
         if n < 0x80 {
             self.buf.push(n as u8);
@@ -80,26 +98,31 @@ impl Writer {
         }
     }
 
+    #[inline]
     pub fn bool(&mut self, b: bool) {
         self.buf.push(if b { 0xc3 } else { 0xc2 });
     }
 
     /// A `"key": "value"` pair of str.
+    #[inline]
     pub fn key_str(&mut self, key: &str, value: &str) {
         self.str(key);
         self.str(value);
     }
 
+    #[inline]
     pub fn key_uint(&mut self, key: &str, value: u64) {
         self.str(key);
         self.uint(value);
     }
 
+    #[inline]
     pub fn key_bool(&mut self, key: &str, value: bool) {
         self.str(key);
         self.bool(value);
     }
 
+    #[inline]
     pub fn key_strs(&mut self, key: &str, values: &[String]) {
         self.str(key);
         self.array(values.len());
