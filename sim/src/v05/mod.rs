@@ -275,6 +275,8 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         tokio::spawn(async move {
             let identity = Arc::new(Mutex::new(String::new()));
             let seen = identity.clone();
+            // The signature is tungstenite's (its error type is an HTTP response).
+            #[allow(clippy::result_large_err)]
             let callback = move |req: &Request, resp: Response| {
                 let header = req
                     .headers()
