@@ -48,7 +48,8 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
         };
         match arg.as_str() {
             "-h" | "--help" => {
-                println!("{USAGE}{}", SIMULATED.join(", "));
+                // Not println!: a closed pipe (`| head`) must not panic.
+                let _ = writeln!(std::io::stdout(), "{USAGE}{}", SIMULATED.join(", "));
                 return Ok(None);
             }
             "--protocol" => {
