@@ -43,18 +43,32 @@ where
     let conn = Arc::new(Conn::new(id, identity, tx));
     let mut kill = shared.register_conn(id);
     let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let sent = match out {
-                Out::Binary(frame, permit) => {
-                    let r = sink.send(Message::Binary(frame)).await;
-                    drop(permit);
-                    r
+        // Frames queued together go out in one flush (a reply and its turn_done, a burst of
+        // output); their queue permits are released once written.
+        let mut permits = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            let mut batch = 0;
+            while let Some(out) = next.take() {
+                let frame = match out {
+                    Out::Binary(frame, permit) => {
+                        permits.extend(permit);
+                        Message::Binary(frame)
+                    }
+                    Out::Text(text) => Message::Text(text),
+                };
+                if sink.feed(frame).await.is_err() {
+                    return;
                 }
-                Out::Text(text) => sink.send(Message::Text(text)).await,
-            };
-            if sent.is_err() {
+                batch += 1;
+                if batch < 64 {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if sink.flush().await.is_err() {
                 return;
             }
+            permits.clear();
         }
         // Every sender is gone: the session ended normally. Close (or answer the client's
         // Close) and drop the socket.
