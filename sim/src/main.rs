@@ -41,7 +41,7 @@ fn main() -> ExitCode {
     } else if let Some(protocol) = protocol_arg(&args) {
         // `--protocol 0.5`: the Pie 0.5 simulator (its own command line, sim/src/v05/cli.rs).
         match protocol.as_str() {
-            "0.5" => pie_sim::v05::cli::run(&args),
+            "0.5" => run_05(&args),
             "2026-01" | "january" => run(&strip_protocol(&args)),
             other => Err(format!("unknown protocol '{other}' (have: 2026-01, 0.5)")),
         }
@@ -55,6 +55,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--protocol 0.5`: the Pie 0.5 simulator (its options: sim/src/v05/cli.rs). The first
+/// stdout line is `listening on ws://HOST:PORT/v1/ws`.
+fn run_05(args: &[String]) -> Result<(), String> {
+    let Some(config) = pie_sim::v05::cli::parse(args)? else {
+        return Ok(()); // --help
+    };
+    let mut sim =
+        pie_sim::v05::Simulator::start(config).map_err(|e| format!("cannot start: {e}"))?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "listening on {}", sim.url());
+    let _ = out.flush();
+    wait_for_signal()?;
+    sim.stop();
+    Ok(())
 }
 
 /// The value of `--protocol`, if given.

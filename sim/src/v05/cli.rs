@@ -1,6 +1,7 @@
-//! `pie-sim --protocol 0.5 [options]`: the command line of the 0.5 simulator.
+//! `pie-sim --protocol 0.5 [options]`: the command line of the 0.5 simulator (parsed here,
+//! run by main.rs).
 
-use super::{Config, Simulator, FAULT_NAMES, SIMULATED};
+use super::{Config, FAULT_NAMES, SIMULATED};
 use std::io::Write;
 use std::time::Duration;
 
@@ -93,36 +94,6 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
         }
     }
     Ok(Some(config))
-}
-
-/// Run until SIGINT/SIGTERM. The first stdout line is `listening on ws://HOST:PORT/v1/ws`.
-pub fn run(args: &[String]) -> Result<(), String> {
-    let Some(config) = parse(args)? else {
-        return Ok(());
-    };
-    let mut sim = Simulator::start(config).map_err(|e| format!("cannot start: {e}"))?;
-    let mut out = std::io::stdout();
-    let _ = writeln!(out, "listening on {}", sim.url());
-    let _ = out.flush();
-    wait_for_signal()?;
-    sim.stop();
-    Ok(())
-}
-
-fn wait_for_signal() -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| e.to_string())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        Ok(())
-    })
 }
 
 #[cfg(test)]
