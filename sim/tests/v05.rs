@@ -1381,3 +1381,51 @@ async fn kill_connections_drops_sockets_and_their_processes() {
     assert!(ended.is_ok(), "the socket was not dropped");
     assert_eq!(sim.process_count(), 0);
 }
+
+/// The binary: `pie-sim --protocol 0.5` prints its /v1/ws URL first and serves 0.5 there;
+/// without `--protocol` it stays the January-2026 simulator.
+#[tokio::test]
+async fn binary_protocol_switch() {
+    use std::io::BufRead;
+    let start = |extra: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pie-sim"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("pie-sim starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_owned();
+        (child, url)
+    };
+    let (mut child, url) = start(&["--protocol", "0.5", "--fault", "turn-done=off"]);
+    assert!(
+        url.starts_with("ws://127.0.0.1:") && url.ends_with("/v1/ws"),
+        "{url}"
+    );
+    let addr: std::net::SocketAddr = url["ws://".len()..url.len() - "/v1/ws".len()]
+        .parse()
+        .unwrap();
+    assert_eq!(upgrade(addr, "/v1/ws", None).await.err(), Some(401));
+    let mut c = Client {
+        ws: upgrade(addr, "/v1/ws", Some("cli/test")).await.unwrap(),
+        next: 0,
+        backlog: VecDeque::new(),
+    };
+    c.ping().await;
+    c.expect_silence(Duration::from_millis(200)).await; // turn-done=off took effect
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, url) = start(&[]);
+    assert!(!url.ends_with("/v1/ws"), "{url}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
