@@ -1429,3 +1429,38 @@ async fn binary_protocol_switch() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn injected_frames_reach_every_connection() {
+    let sim = sim();
+    let mut c = Client::connect(&sim).await;
+    c.ping().await;
+    while sim.connection_count() != 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sim.inject(pie_sim::v05::Inject::Ping(b"hi".to_vec()));
+    sim.inject(pie_sim::v05::Inject::Text(
+        r#"{"type":"error","message":"injected"}"#.into(),
+    ));
+    let orphan = pie_sim::v05::codec::process_event(
+        "00000000-0000-4000-8000-000000000000",
+        "stdout",
+        "orphan",
+    );
+    sim.inject(pie_sim::v05::Inject::Binary(orphan.clone()));
+    let t = c
+        .wait(
+            "injected text",
+            |f| matches!(f, Frame::Text(t) if t.contains("injected")),
+        )
+        .await;
+    assert!(matches!(t, Frame::Text(_)));
+    let b = c
+        .wait(
+            "injected event",
+            |f| matches!(f, Frame::Bin(_, raw) if *raw == orphan),
+        )
+        .await;
+    assert!(matches!(b, Frame::Bin(m, _) if m.str("value") == "orphan"));
+    c.ping().await;
+}

@@ -24,6 +24,7 @@ mod session;
 
 pub use faults::{Faults, FAULT_NAMES};
 pub use inferlets::{completion_tokens, SIMULATED};
+pub use processes::Inject;
 
 use std::collections::HashMap;
 use std::io;
@@ -92,6 +93,8 @@ pub(crate) struct Stats {
     pub total_tokens_processed: AtomicU64,
 }
 
+type OpenConn = (watch::Sender<bool>, Arc<processes::Conn>);
+
 pub(crate) struct Shared {
     pub faults: Arc<Faults>,
     pub programs: programs::ProgramStore,
@@ -102,7 +105,8 @@ pub(crate) struct Shared {
     pub kv_pages_total: u64,
     pub stats: Stats,
     verbose: bool,
-    conns: Mutex<HashMap<u64, watch::Sender<bool>>>,
+    /// Open connections: their kill switch and handle.
+    conns: Mutex<HashMap<u64, OpenConn>>,
     next_conn: AtomicU64,
 }
 
@@ -118,9 +122,9 @@ impl Shared {
     }
 
     /// Register a connection; the receiver turns true when it must be dropped abruptly.
-    pub fn register_conn(&self, id: u64) -> watch::Receiver<bool> {
+    pub fn register_conn(&self, conn: Arc<processes::Conn>) -> watch::Receiver<bool> {
         let (tx, rx) = watch::channel(false);
-        self.conns.lock().unwrap().insert(id, tx);
+        self.conns.lock().unwrap().insert(conn.id, (tx, conn));
         rx
     }
 
@@ -221,8 +225,16 @@ impl Simulator {
 
     /// Drop every open connection without a Close frame (their processes are killed).
     pub fn kill_connections(&self) {
-        for k in self.shared.conns.lock().unwrap().values() {
-            let _ = k.send(true);
+        for (kill, _) in self.shared.conns.lock().unwrap().values() {
+            let _ = kill.send(true);
+        }
+    }
+
+    /// Send a frame to every open connection, out of band (for client robustness tests:
+    /// a text `error` without corr_id, a `process_event` for an unknown id, a WebSocket ping…).
+    pub fn inject(&self, frame: Inject) {
+        for (_, conn) in self.shared.conns.lock().unwrap().values() {
+            conn.inject(frame.clone());
         }
     }
 

@@ -21,6 +21,18 @@ pub const QUEUE_LIMIT: usize = 1024;
 pub enum Out {
     Binary(Vec<u8>, Option<OwnedSemaphorePermit>),
     Text(String),
+    Ping(Vec<u8>),
+}
+
+/// A frame a test makes the simulator send (see `Simulator::inject`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inject {
+    /// A binary frame with exactly these bytes.
+    Binary(Vec<u8>),
+    /// A text frame.
+    Text(String),
+    /// A WebSocket ping with this payload (the real server was not seen sending any).
+    Ping(Vec<u8>),
 }
 
 /// A connection, as the session and the processes attached to it reach it.
@@ -48,6 +60,14 @@ impl Conn {
 
     pub fn text(&self, text: String) {
         let _ = self.out.send(Out::Text(text));
+    }
+
+    pub fn inject(&self, frame: Inject) {
+        let _ = self.out.send(match frame {
+            Inject::Binary(b) => Out::Binary(b, None),
+            Inject::Text(t) => Out::Text(t),
+            Inject::Ping(p) => Out::Ping(p),
+        });
     }
 }
 

@@ -41,7 +41,7 @@ where
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
     let conn = Arc::new(Conn::new(id, identity, tx));
-    let mut kill = shared.register_conn(id);
+    let mut kill = shared.register_conn(conn.clone());
     let writer = tokio::spawn(async move {
         // Frames queued together go out in one flush (a reply and its turn_done, a burst of
         // output); their queue permits are released once written.
@@ -56,6 +56,7 @@ where
                         Message::Binary(frame)
                     }
                     Out::Text(text) => Message::Text(text),
+                    Out::Ping(payload) => Message::Ping(payload),
                 };
                 if sink.feed(frame).await.is_err() {
                     return;
