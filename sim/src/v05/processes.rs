@@ -214,25 +214,18 @@ impl Proc {
         }
     }
 
-    /// Mark dead and return the connection that must get the terminal event (if any).
-    fn finish(&self) -> Option<Arc<Conn>> {
+    /// Mark the process dead (no frame of it is queued after this) and send `terminal` to the
+    /// attached connection, if any. `abort`: stop the inferlet's task (the process is ended
+    /// from outside; a process ending by itself is that task).
+    fn close(&self, terminal: Option<(&str, &str)>, abort: bool) {
         let mut st = self.state.lock().unwrap();
         st.alive = false;
         if let Some(task) = st.task.take() {
-            task.abort();
+            if abort {
+                task.abort();
+            }
         }
-        st.owner.take()
-    }
-
-    fn send_terminal(&self, event: &str, value: &str) {
-        let mut st = self.state.lock().unwrap();
-        st.alive = false;
-        if let Some(task) = st.task.take() {
-            // Ended by the server (terminate): stop the inferlet's task. A task ending by
-            // itself has returned already.
-            task.abort();
-        }
-        if let Some(owner) = st.owner.take() {
+        if let (Some(owner), Some((event, value))) = (st.owner.take(), terminal) {
             owner.binary(codec::process_event(&self.id_text, event, value));
         }
     }
@@ -307,12 +300,7 @@ impl Processes {
     /// The process ends by itself (`return` / `error`); no-op if it was ended already.
     pub fn end(&self, proc: &Proc, event: &str, value: &str) {
         if let Some(p) = self.take(&proc.id) {
-            let mut st = p.state.lock().unwrap();
-            st.alive = false;
-            st.task = None;
-            if let Some(owner) = st.owner.take() {
-                owner.binary(codec::process_event(&p.id_text, event, value));
-            }
+            p.close(Some((event, value)), false);
         }
     }
 
@@ -321,7 +309,7 @@ impl Processes {
     pub fn terminate(&self, id: &Uuid) -> bool {
         match self.take(id) {
             Some(p) => {
-                p.send_terminal("error", "Signal");
+                p.close(Some(("error", "Signal")), true);
                 true
             }
             None => false,
@@ -340,7 +328,7 @@ impl Processes {
             ids.iter().filter_map(|id| map.remove(id)).collect()
         };
         for p in victims {
-            p.finish();
+            p.close(None, true);
         }
     }
 
@@ -359,7 +347,7 @@ impl Processes {
     pub fn kill_all(&self) {
         let all: Vec<Arc<Proc>> = self.map.lock().unwrap().drain().map(|(_, p)| p).collect();
         for p in all {
-            p.finish();
+            p.close(None, true);
         }
     }
 }
