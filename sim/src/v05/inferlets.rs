@@ -27,15 +27,21 @@ pub const SIMULATED: [&str; 6] = [
 /// What a process does, chosen at launch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Behaviour {
+    Python(TestInferlet),
+    CompatOpenai,
+    /// A program the simulator cannot run: the process ends with this `error` value.
+    Cannot(String),
+}
+
+/// The test inferlets of `pie05/inferlets/` (python, `call = "kwargs"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestInferlet {
     EchoArgs,
     ChatEcho,
     Fail,
     StreamLines,
     Sleeper,
     FileEcho,
-    CompatOpenai,
-    /// A program the simulator cannot run: the process ends with this `error` value.
-    Cannot(String),
 }
 
 pub fn behaviour_for(target: &Target) -> Behaviour {
@@ -45,12 +51,14 @@ pub fn behaviour_for(target: &Target) -> Behaviour {
             "RuntimeError: pie-sim does not simulate the built-in {name} (only compat-openai)"
         )),
         Target::Installed(p) => match (p.language, p.name.as_str()) {
-            (Some(Language::Python), "echo-args") => Behaviour::EchoArgs,
-            (Some(Language::Python), "chat-echo") => Behaviour::ChatEcho,
-            (Some(Language::Python), "fail") => Behaviour::Fail,
-            (Some(Language::Python), "stream-lines") => Behaviour::StreamLines,
-            (Some(Language::Python), "sleeper") => Behaviour::Sleeper,
-            (Some(Language::Python), "file-echo") => Behaviour::FileEcho,
+            (Some(Language::Python), "echo-args") => Behaviour::Python(TestInferlet::EchoArgs),
+            (Some(Language::Python), "chat-echo") => Behaviour::Python(TestInferlet::ChatEcho),
+            (Some(Language::Python), "fail") => Behaviour::Python(TestInferlet::Fail),
+            (Some(Language::Python), "stream-lines") => {
+                Behaviour::Python(TestInferlet::StreamLines)
+            }
+            (Some(Language::Python), "sleeper") => Behaviour::Python(TestInferlet::Sleeper),
+            (Some(Language::Python), "file-echo") => Behaviour::Python(TestInferlet::FileEcho),
             _ => Behaviour::Cannot(format!(
                 "RuntimeError: pie-sim cannot run {}: it simulates only the python inferlets \
                  named {}",
@@ -133,9 +141,9 @@ pub async fn run(
     let outcome = match &behaviour {
         Behaviour::CompatOpenai => compat_openai(&ctx).await,
         Behaviour::Cannot(text) => Err(text.clone()),
-        python => match kwargs(&proc.program, &proc.input) {
+        Behaviour::Python(inferlet) => match kwargs(&proc.program, &proc.input) {
             Err(e) => Err(e),
-            Ok(kw) => run_python(&mut ctx, python, kw).await,
+            Ok(kw) => run_python(&mut ctx, *inferlet, kw).await,
         },
     };
     match outcome {
@@ -201,28 +209,27 @@ fn not_an_integer(ident: &str, v: &Value) -> String {
 
 async fn run_python(
     ctx: &mut Ctx,
-    behaviour: &Behaviour,
+    inferlet: TestInferlet,
     kw: Vec<(String, Value)>,
 ) -> Result<String, String> {
     let ident = ctx.proc.program.clone();
     let ident = ident.as_str();
-    match behaviour {
-        Behaviour::EchoArgs => {
+    match inferlet {
+        TestInferlet::EchoArgs => {
             let kwargs = Value::Dict(kw);
             ctx.print(&["args:".into(), kwargs.dumps(true)]).await;
             ctx.send(&Value::Dict(vec![("args".into(), kwargs.clone())]))
                 .await;
             Ok(kwargs.dumps(false))
         }
-        Behaviour::ChatEcho => {
+        TestInferlet::ChatEcho => {
             let args = bind(ident, kw, &[("greeting", Value::Str("ready".into()))])?;
             ctx.send(&args[0]).await;
             let mut n: i128 = 0;
             loop {
                 let Some(msg) = ctx.receive().await else {
                     // No sender left: the process is being torn down.
-                    std::future::pending::<()>().await;
-                    unreachable!();
+                    return std::future::pending().await;
                 };
                 if msg == "quit" {
                     return Ok(Value::Dict(vec![("echoed".into(), Value::Int(n))]).dumps(false));
@@ -231,12 +238,12 @@ async fn run_python(
                 ctx.send(&Value::Str(format!("echo: {msg}"))).await;
             }
         }
-        Behaviour::Fail => {
+        TestInferlet::Fail => {
             let args = bind(ident, kw, &[("message", Value::Str("boom".into()))])?;
             ctx.print(&["about to fail".into()]).await;
             Err(exception(ident, "RuntimeError", &args[0].py_str()))
         }
-        Behaviour::StreamLines => {
+        TestInferlet::StreamLines => {
             let args = bind(
                 ident,
                 kw,
@@ -269,7 +276,7 @@ async fn run_python(
             }
             Ok(args[0].dumps(false))
         }
-        Behaviour::Sleeper => {
+        TestInferlet::Sleeper => {
             let args = bind(ident, kw, &[("seconds", Value::Float(30.0))])?;
             ctx.print(&["sleeping".into(), args[0].py_str()]).await;
             let secs = args[0]
@@ -278,17 +285,16 @@ async fn run_python(
             sleep_secs(ident, secs).await?;
             Ok("slept".into())
         }
-        Behaviour::FileEcho => {
+        TestInferlet::FileEcho => {
             bind(ident, kw, &[])?;
             ctx.send(&Value::Str("send me a file".into())).await;
             let Some(data) = ctx.proc.receive_file().await else {
-                std::future::pending::<()>().await;
-                unreachable!();
+                // The waiter was dropped: the process is being torn down.
+                return std::future::pending().await;
             };
             ctx.send_file(&data, None).await;
             Ok(data.len().to_string())
         }
-        Behaviour::CompatOpenai | Behaviour::Cannot(_) => unreachable!("not a python inferlet"),
     }
 }
 
