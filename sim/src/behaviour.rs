@@ -1,9 +1,9 @@
 //! What simulated instances do: the script language of `pie-sim` sections and the built-in
 //! inferlets (documented in sim/README.md).
 
+use crate::codec::event_code;
 use crate::instances::{Emission, Inbox, Instance, Instances};
 use crate::programs;
-use crate::wire::event_code;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -6,10 +6,9 @@
 //! two 1 MiB ring buffers (stdout/stderr); messages and blobs emitted while detached are
 //! discarded. Lock order: the instance map before an instance's state.
 
-use crate::encode;
+use crate::codec::{encode, event_code, InstanceInfo, InstanceStatus, CHUNK_SIZE};
 use crate::faults::Faults;
 use crate::session::{ConnRef, Item};
-use crate::wire::{event_code, InstanceInfo, InstanceStatus, CHUNK_SIZE};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -176,11 +175,11 @@ impl Instance {
             Emission::Event(code, t) => vec![encode::instance_event(&self.id_str, *code, t)],
             Emission::Blob(data) => {
                 // An empty blob produces no message at all (§7.7).
-                let hash = crate::wire::hash_blob(data);
+                let hash = crate::codec::hash_blob(data);
                 let total = data.len().div_ceil(CHUNK_SIZE) as u64;
                 data.chunks(CHUNK_SIZE)
                     .enumerate()
-                    .map(|(i, c)| encode::download_blob(&self.id_str, &hash, i as u64, total, c))
+                    .map(|(i, c)| encode::download_blob(0, &self.id_str, &hash, i as u64, total, c))
                     .collect()
             }
         }

@@ -11,14 +11,10 @@
 //! println!("{}", sim.url());
 //! ```
 
-#[path = "../../src/wire/mod.rs"]
-#[allow(dead_code)]
-pub mod wire;
-
 mod auth;
 pub mod base64;
 mod behaviour;
-mod encode;
+pub mod codec;
 mod faults;
 mod instances;
 pub mod programs;
@@ -28,6 +24,9 @@ mod server;
 mod session;
 /// The Pie 0.5 simulator (pie-server 0.5.2): `pie-sim --protocol 0.5`.
 pub mod v05;
+
+/// The January-2026 codec under the name the simulator's tests know it by.
+pub use codec as wire;
 
 pub use auth::random_token;
 pub use behaviour::{completion_tokens, BUILTINS, CANNOT_RUN_WASM};

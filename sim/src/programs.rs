@@ -5,7 +5,7 @@
 //! script the instance runs (see `behaviour.rs` and sim/README.md). Other sections are skipped,
 //! so programs derived by appending custom sections (as the conformance suite does) still run.
 
-use crate::wire;
+use crate::codec;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -30,7 +30,7 @@ impl ProgramStore {
 
     /// Stores `bytes` under its blake3 hash (a duplicate is a no-op) and returns the hash.
     pub fn insert(&self, bytes: Vec<u8>) -> String {
-        let hash = wire::hash_blob(&bytes);
+        let hash = codec::hash_blob(&bytes);
         self.map
             .lock()
             .unwrap()
@@ -51,7 +51,7 @@ impl ProgramStore {
 /// Whether the simulator accepts `bytes` as a program: the real server compiles a component;
 /// the simulator only requires the component preamble (suggested by PROTOCOL.md §6.3).
 pub fn is_valid_program(bytes: &[u8]) -> bool {
-    wire::is_component(bytes)
+    codec::is_component(bytes)
 }
 
 fn leb128(mut n: usize, out: &mut Vec<u8>) {
@@ -93,7 +93,7 @@ pub fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
 
 /// A simulated program running `script` (see sim/README.md for the script language).
 pub fn script_program(script: &str) -> Vec<u8> {
-    let mut out = wire::COMPONENT_PREAMBLE.to_vec();
+    let mut out = codec::COMPONENT_PREAMBLE.to_vec();
     out.extend_from_slice(&custom_section(SCRIPT_SECTION, script.as_bytes()));
     out
 }
@@ -102,10 +102,10 @@ pub fn script_program(script: &str) -> Vec<u8> {
 /// malformed section; non-custom sections are skipped.
 pub fn custom_sections(bytes: &[u8]) -> Vec<(&[u8], &[u8])> {
     let mut out = Vec::new();
-    if !wire::is_component(bytes) {
+    if !codec::is_component(bytes) {
         return out;
     }
-    let mut pos = wire::COMPONENT_PREAMBLE.len();
+    let mut pos = codec::COMPONENT_PREAMBLE.len();
     while pos < bytes.len() {
         let id = bytes[pos];
         pos += 1;
@@ -147,7 +147,7 @@ mod tests {
         p.extend_from_slice(&custom_section("pie-conformance", &[7u8; 300]));
         assert_eq!(script_of(&p).unwrap(), "stdout hi\ncomplete done");
         // A section ahead of it is skipped as well.
-        let mut q = wire::COMPONENT_PREAMBLE.to_vec();
+        let mut q = codec::COMPONENT_PREAMBLE.to_vec();
         q.extend_from_slice(&custom_section("other", b"x"));
         q.extend_from_slice(&p[8..]);
         assert_eq!(script_of(&q).unwrap(), "stdout hi\ncomplete done");
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn malformed_sections_do_not_panic() {
-        let mut p = wire::COMPONENT_PREAMBLE.to_vec();
+        let mut p = codec::COMPONENT_PREAMBLE.to_vec();
         p.extend_from_slice(&[
             0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
         ]);

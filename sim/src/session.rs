@@ -4,10 +4,10 @@
 //! any output the request causes (that output is queued behind).
 
 use crate::auth::{TEXT_ALREADY, TEXT_AUTHENTICATED, TEXT_INVALID_TOKEN};
+use crate::codec::{self, encode, ClientMessage, ServerMessage, CHUNK_SIZE, TEXT_AUTH_DISABLED};
 use crate::faults::{Faults, Garbage};
 use crate::server::{ConnCtl, Shared};
-use crate::wire::{self, ClientMessage, ServerMessage, CHUNK_SIZE, TEXT_AUTH_DISABLED};
-use crate::{base64, behaviour, encode, registry};
+use crate::{base64, behaviour, registry};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -157,7 +157,7 @@ async fn read_loop<S>(
         match msg {
             Ok(Message::Binary(data)) => {
                 // Undecodable frames are skipped without a trace (§1, §2.4).
-                let Ok(req) = wire::decode_client(&data) else {
+                let Ok(req) = codec::decode_client(&data) else {
                     continue;
                 };
                 let Ok(permit) = sem.clone().acquire_owned().await else {
@@ -180,12 +180,8 @@ async fn read_loop<S>(
     let _ = tx.send(Item::ReadEnded);
 }
 
-fn response(corr_id: u32, successful: bool, result: impl Into<String>) -> Vec<u8> {
-    wire::encode_server(&ServerMessage::Response {
-        corr_id,
-        successful,
-        result: result.into(),
-    })
+fn response(corr_id: u32, successful: bool, result: impl AsRef<str>) -> Vec<u8> {
+    encode::response(corr_id, successful, result.as_ref())
 }
 
 impl<S> Session<S>
@@ -270,7 +266,7 @@ where
         }
     }
 
-    async fn respond(&mut self, corr_id: u32, successful: bool, result: impl Into<String>) {
+    async fn respond(&mut self, corr_id: u32, successful: bool, result: impl AsRef<str>) {
         self.write(response(corr_id, successful, result)).await;
     }
 
@@ -371,7 +367,7 @@ where
             ListInstances { corr_id } => {
                 let instances = self.shared.instances.list(self.username());
                 let frame =
-                    wire::encode_server(&ServerMessage::LiveInstances { corr_id, instances });
+                    codec::encode_server(&ServerMessage::LiveInstances { corr_id, instances });
                 self.write(frame).await;
             }
             TerminateInstance {
@@ -545,7 +541,7 @@ where
             return None;
         }
         let program = self.upload.take().map(|u| u.data).unwrap_or_default();
-        let computed = wire::hash_blob(&program);
+        let computed = codec::hash_blob(&program);
         if computed != hash {
             let text = format!("Hash mismatch: expected {hash}, got {computed}");
             self.respond(corr_id, false, text).await;
@@ -573,7 +569,7 @@ where
         detached: bool,
     ) {
         let frame = match program {
-            Err(text) => wire::encode_server(&ServerMessage::InstanceLaunchResult {
+            Err(text) => codec::encode_server(&ServerMessage::InstanceLaunchResult {
                 corr_id,
                 successful: false,
                 message: text,
@@ -590,7 +586,7 @@ where
                     async move { behaviour::run(instances, inst, inbox, &bytes).await }
                 });
                 instances.set_task(&inst, task.abort_handle());
-                wire::encode_server(&ServerMessage::InstanceLaunchResult {
+                codec::encode_server(&ServerMessage::InstanceLaunchResult {
                     corr_id,
                     successful: true,
                     message: inst.id_str.clone(),
@@ -602,7 +598,7 @@ where
 
     async fn attach(&mut self, corr_id: u32, instance_id: &str) {
         let result = |ok: bool, text: &str| {
-            wire::encode_server(&ServerMessage::InstanceAttachResult {
+            codec::encode_server(&ServerMessage::InstanceAttachResult {
                 corr_id,
                 successful: ok,
                 message: text.to_string(),
@@ -697,7 +693,7 @@ where
             return;
         }
         let blob = self.blobs.remove(&hash).map(|u| u.data).unwrap_or_default();
-        let computed = wire::hash_blob(&blob);
+        let computed = codec::hash_blob(&blob);
         if computed != hash {
             let text = format!("Hash mismatch: expected {hash}, got {computed}");
             self.respond(corr_id, false, text).await;
@@ -751,14 +747,14 @@ where
             }
             Garbage::BlobWithWrongHash(id) => {
                 let id = target(id, self);
-                let wrong = wire::hash_blob(b"not the data");
-                self.write(encode::download_blob(&id, &wrong, 0, 1, b"garbage"))
+                let wrong = codec::hash_blob(b"not the data");
+                self.write(encode::download_blob(0, &id, &wrong, 0, 1, b"garbage"))
                     .await;
             }
             Garbage::BlobChunkOutOfRange(id) => {
                 let id = target(id, self);
-                let hash = wire::hash_blob(b"x");
-                self.write(encode::download_blob(&id, &hash, 5, 2, b"x"))
+                let hash = codec::hash_blob(b"x");
+                self.write(encode::download_blob(0, &id, &hash, 5, 2, b"x"))
                     .await;
             }
         }
