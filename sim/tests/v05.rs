@@ -1464,3 +1464,29 @@ async fn injected_frames_reach_every_connection() {
     assert!(matches!(b, Frame::Bin(m, _) if m.str("value") == "orphan"));
     c.ping().await;
 }
+
+/// A python program of another name runs as a test inferlet when its source says so; one
+/// without the line launches and fails with the simulator's explanation.
+#[tokio::test]
+async fn directive_line_and_programs_the_simulator_cannot_run() {
+    let sim = sim();
+    let mut c = Client::connect(&sim).await;
+    let src = b"# pie-sim: behaves-as chat-echo\nasync def main(greeting='ready'): ...\n";
+    let (ok, _) = c.install(src, &manifest("my-chat", "1.2.3"), 1024).await;
+    assert!(ok);
+    let pid = c.start("my-chat", "{}").await;
+    assert_eq!(c.event(&pid).await.str("value"), "ready");
+    assert!(c.list().await.contains(r#""program":"my-chat@1.2.3""#));
+
+    let (ok, _) = c
+        .install(b"def main(): pass\n", &manifest("other", "0.1.0"), 1024)
+        .await;
+    assert!(ok);
+    let pid = c.start("other@0.1.0", "{}").await;
+    let evs = kinds(&c.events(&pid).await);
+    assert_eq!(evs.len(), 1);
+    assert!(
+        evs[0].0 == "error" && evs[0].1.contains("pie-sim cannot run other@0.1.0"),
+        "{evs:?}"
+    );
+}

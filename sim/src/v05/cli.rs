@@ -18,6 +18,8 @@ options:
   --token-delay-ms N         per compat-openai token (default 20)
   --home DIR                 the server's $HOME shown in 'not installed' replies
   --install MANIFEST=FILE    install a program at start (TOML manifest, artifact file)
+  --install-dir DIR          install every NAME.toml of DIR with NAME.py/.js/.wasm beside it
+                             (e.g. ../shared/pie05/inferlets)
   --verbose                  print the server's log lines to stderr
 simulated inferlets (by manifest name): ";
 
@@ -29,6 +31,32 @@ fn millis(v: &str) -> Result<Duration, String> {
     v.parse()
         .map(Duration::from_millis)
         .map_err(|_| format!("bad milliseconds '{v}'"))
+}
+
+/// Every `NAME.toml` of `dir` (in name order) with its artifact `NAME.py`, `NAME.js` or
+/// `NAME.wasm`.
+fn read_dir_programs(dir: &str) -> Result<Vec<(Vec<u8>, String)>, String> {
+    let mut manifests: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{dir}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    manifests.sort();
+    let mut programs = Vec::new();
+    for manifest in manifests {
+        let artifact = ["py", "js", "wasm"]
+            .iter()
+            .map(|ext| manifest.with_extension(ext))
+            .find(|p| p.is_file())
+            .ok_or_else(|| format!("{}: no .py/.js/.wasm beside it", manifest.display()))?;
+        let text = String::from_utf8(read(&manifest.to_string_lossy())?)
+            .map_err(|_| format!("{}: not UTF-8", manifest.display()))?;
+        programs.push((read(&artifact.to_string_lossy())?, text));
+    }
+    if programs.is_empty() {
+        return Err(format!("{dir}: no *.toml manifests"));
+    }
+    Ok(programs)
 }
 
 /// Parse the arguments (all of `pie-sim`'s, `--protocol 0.5` included) into a config; `None`
@@ -89,6 +117,7 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
                     .map_err(|_| format!("{manifest}: not UTF-8"))?;
                 config.programs.push((read(artifact)?, manifest));
             }
+            "--install-dir" => config.programs.extend(read_dir_programs(&value()?)?),
             "--verbose" => config.verbose = true,
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
@@ -125,6 +154,7 @@ mod tests {
         assert!(!Faults::on(&c.faults.turn_done));
         assert_eq!(c.startup_delay, Duration::from_millis(7));
         assert!(parse(&args(&["--fault", "nope"])).is_err());
+        assert!(parse(&args(&["--install-dir", "/nonexistent"])).is_err());
         assert!(parse(&args(&["--protocol", "2026"])).is_err());
     }
 }

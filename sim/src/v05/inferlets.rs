@@ -44,28 +44,57 @@ pub enum TestInferlet {
     FileEcho,
 }
 
+impl TestInferlet {
+    fn by_name(name: &str) -> Option<TestInferlet> {
+        Some(match name {
+            "echo-args" => TestInferlet::EchoArgs,
+            "chat-echo" => TestInferlet::ChatEcho,
+            "fail" => TestInferlet::Fail,
+            "stream-lines" => TestInferlet::StreamLines,
+            "sleeper" => TestInferlet::Sleeper,
+            "file-echo" => TestInferlet::FileEcho,
+            _ => return None,
+        })
+    }
+}
+
+/// The line that makes a python program with another name behave like a test inferlet (so a
+/// repository can ship real inferlets of its own that the simulator runs too).
+pub const DIRECTIVE: &str = "# pie-sim: behaves-as ";
+
+/// A python program behaves as the test inferlet its manifest names, or as the one its source
+/// names in a `# pie-sim: behaves-as NAME` line.
+fn simulated_as(name: &str, artifact: &[u8]) -> Option<TestInferlet> {
+    TestInferlet::by_name(name).or_else(|| {
+        let source = std::str::from_utf8(artifact).ok()?;
+        source
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(DIRECTIVE))
+            .and_then(|n| TestInferlet::by_name(n.trim()))
+    })
+}
+
 pub fn behaviour_for(target: &Target) -> Behaviour {
     match target {
         Target::Builtin(name) if name == "compat-openai" => Behaviour::CompatOpenai,
         Target::Builtin(name) => Behaviour::Cannot(format!(
             "RuntimeError: pie-sim does not simulate the built-in {name} (only compat-openai)"
         )),
-        Target::Installed(p) => match (p.language, p.name.as_str()) {
-            (Some(Language::Python), "echo-args") => Behaviour::Python(TestInferlet::EchoArgs),
-            (Some(Language::Python), "chat-echo") => Behaviour::Python(TestInferlet::ChatEcho),
-            (Some(Language::Python), "fail") => Behaviour::Python(TestInferlet::Fail),
-            (Some(Language::Python), "stream-lines") => {
-                Behaviour::Python(TestInferlet::StreamLines)
+        Target::Installed(p) => {
+            let simulated = match p.language {
+                Some(Language::Python) => simulated_as(&p.name, &p.artifact),
+                _ => None,
+            };
+            match simulated {
+                Some(inferlet) => Behaviour::Python(inferlet),
+                None => Behaviour::Cannot(format!(
+                    "RuntimeError: pie-sim cannot run {}: it simulates only the python \
+                     inferlets named {} (or with a '{DIRECTIVE}NAME' line)",
+                    p.ident(),
+                    SIMULATED.join(", ")
+                )),
             }
-            (Some(Language::Python), "sleeper") => Behaviour::Python(TestInferlet::Sleeper),
-            (Some(Language::Python), "file-echo") => Behaviour::Python(TestInferlet::FileEcho),
-            _ => Behaviour::Cannot(format!(
-                "RuntimeError: pie-sim cannot run {}: it simulates only the python inferlets \
-                 named {}",
-                p.ident(),
-                SIMULATED.join(", ")
-            )),
-        },
+        }
     }
 }
 
@@ -454,6 +483,18 @@ mod tests {
         );
         let args = bind("s", vec![], &[("seconds", Value::Float(30.0))]).unwrap();
         assert_eq!(args, vec![Value::Float(30.0)]);
+    }
+
+    #[test]
+    fn directive_line_picks_the_behaviour() {
+        assert_eq!(simulated_as("fail", b""), Some(TestInferlet::Fail));
+        let src = b"# my chat\n# pie-sim: behaves-as chat-echo\nasync def main(): ...\n";
+        assert_eq!(simulated_as("my-chat", src), Some(TestInferlet::ChatEcho));
+        assert_eq!(
+            simulated_as("my-chat", b"# pie-sim: behaves-as nope\n"),
+            None
+        );
+        assert_eq!(simulated_as("my-chat", b"\xff"), None);
     }
 
     #[test]
