@@ -1195,7 +1195,8 @@ async fn detached_list_attach_terminate_and_disconnect() {
     let sim = sim();
     let mut c = Client::connect(&sim).await;
     let sleeper = installed(&sim, &mut c, "sleeper").await;
-    let (ok, id) = c.launch(&sleeper, r#"{"seconds": 0.3}"#, false).await;
+    // Long enough to be listed and attached before it ends, even on a loaded machine.
+    let (ok, id) = c.launch(&sleeper, r#"{"seconds": 1.5}"#, false).await;
     assert_eq!(
         (ok, id.as_str()),
         (true, ""),
@@ -1205,7 +1206,7 @@ async fn detached_list_attach_terminate_and_disconnect() {
     let row = &list[0];
     assert_eq!(row["username"], "internal");
     assert_eq!(row["program"], sleeper.as_str());
-    assert_eq!(row["input"], r#"{"seconds": 0.3}"#);
+    assert_eq!(row["input"], r#"{"seconds": 1.5}"#);
     assert!(row["elapsed_secs"].is_u64());
     let pid = row["id"].as_str().unwrap().to_owned();
     assert_eq!(
