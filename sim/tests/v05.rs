@@ -1391,7 +1391,7 @@ async fn kill_connections_drops_sockets_and_their_processes() {
 }
 
 /// The binary: `pie-sim --protocol 0.5` prints its /v1/ws URL first and serves 0.5 there;
-/// without `--protocol` it stays the January-2026 simulator.
+/// `--protocol 2026-01` (the default) is the January-2026 simulator.
 #[tokio::test]
 async fn binary_protocol_switch() {
     use std::io::BufRead;
@@ -1432,7 +1432,7 @@ async fn binary_protocol_switch() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let (mut child, url) = start(&[]);
+    let (mut child, url) = start(&["--protocol", "2026-01"]);
     assert!(!url.ends_with("/v1/ws"), "{url}");
     child.kill().unwrap();
     child.wait().unwrap();
