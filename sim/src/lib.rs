@@ -22,6 +22,8 @@ pub mod pubkey;
 mod registry;
 mod server;
 mod session;
+/// The Pie 0.5 simulator (pie-server 0.5.2): `pie-sim --protocol 0.5`.
+pub mod v05;
 
 /// The January-2026 codec under the name the simulator's tests know it by.
 pub use codec as wire;
