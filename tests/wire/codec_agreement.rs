@@ -1,6 +1,6 @@
 //! The client's codec (`pie::wire`) and the simulator's own (`pie_sim::codec`) are two
 //! independent readings of PROTOCOL.md. Both are checked against the §12 vectors
-//! (tests/wire_vectors.rs, sim/tests/vectors.rs); this test checks that they also agree on
+//! (tests/wire/vectors.rs, sim/tests/vectors.rs); this test checks that they also agree on
 //! everything near those frames: every message is mutated at random (bytes replaced, inserted,
 //! removed) and both decoders must accept the same frames and read the same message from them
 //! (compared by re-encoding each with its own encoder, which must give the same bytes).
