@@ -3,7 +3,8 @@
 //! test threads come and go, changing the thread count), so this crate has its own harness
 //! (`harness = false` in Cargo.toml): the tests below run one after the other on the main
 //! thread. Arguments: names (substrings) select tests as with libtest; `--skip NAME` excludes;
-//! other flags are accepted and ignored.
+//! `--list` lists; `--ignored` selects none (none is ignored); other flags are accepted and
+//! ignored.
 
 #[path = "../reliability/capi.rs"]
 mod capi;
@@ -42,6 +43,8 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--skip" => skips.extend(args.next()),
+            // No test here is #[ignore]d: asking for the ignored ones selects none.
+            "--ignored" => skips.push(String::new()),
             "--list" => {
                 for (name, _) in TESTS {
                     println!("{name}: test");

@@ -327,13 +327,16 @@ fn event_loop_runs_two_completions_without_blocking() {
         )),
         "{stdout}"
     );
-    // The fd woke the loop at least once per completion.
+    // The fd woke the loop at least once per completion. Not under a wrapper (valgrind): the
+    // host is then so slow that both streams have ended before it takes the instances out of
+    // their launch operations, and it drains them without waiting on the fd. The unwrapped
+    // run of the test stage checks the wake-ups; the wrapped one checks memory.
     let woken: u32 = stdout
         .rsplit_once('(')
         .and_then(|(_, w)| w.split(' ').next())
         .and_then(|n| n.parse().ok())
         .expect("woken count");
-    assert!(woken >= 2, "{stdout}");
+    assert!(woken >= 2 || !wrapper().is_empty(), "{stdout}");
 }
 
 #[test]
