@@ -10,6 +10,7 @@ pub mod error;
 pub mod ffi;
 pub mod keys;
 pub mod wire;
+pub mod wire05;
 
 pub use client::{
     Client, ClientConfig, Instance, InstanceEvent, InstanceInfo, InstanceStatus, ProgressFn,
