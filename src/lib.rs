@@ -13,7 +13,8 @@ pub mod wire;
 pub mod wire05;
 
 pub use client::{
-    Client, ClientConfig, Instance, InstanceEvent, InstanceInfo, InstanceStatus, ProgressFn,
+    Client, ClientConfig, Instance, InstanceEvent, InstanceInfo, InstanceStatus, ProcessInfo,
+    ProgressFn, Protocol,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use keys::{KeyAlgorithm, PrivateKey};
