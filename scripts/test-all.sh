@@ -3,7 +3,7 @@
 #
 # Stages (each a function below; all run even if one fails):
 #   fmt, clippy, build, test (cargo test --workspace: Rust core, C API, examples, packaging,
-#   header check, simulator), conformance, c-valgrind, c-asan, go
+#   header check, simulator), conformance, conformance05, c-valgrind, c-asan, go
 # and any stage added by a file in scripts/stages.d/ (see "HOOKS" below).
 #
 # One build is shared by all stages: the debug profile in ${CARGO_TARGET_DIR:-target}; the
@@ -79,6 +79,16 @@ stage_conformance() {
   PIE_SHARED="$shared" bash scripts/conformance.sh
 }
 
+# The Pie 0.5 conformance suite (pie05/conformance05.py, also from the shared folder) against
+# `pie-sim --protocol 0.5`; same lookup and CI rule as stage_conformance.
+stage_conformance05() {
+  bash scripts/conformance05.sh
+  local rc=$?
+  # Exit 2: the suite (or python3) is not there. Under CI that is a failure, elsewhere a skip.
+  if [ "$rc" = 2 ] && [ "${CI:-}" != true ]; then return 77; fi
+  return "$rc"
+}
+
 # The C API test programs (tests/c) and the examples under valgrind's memcheck: leaks,
 # invalid accesses.
 stage_c_valgrind() {
@@ -119,7 +129,7 @@ stage_go() {
   )
 }
 
-STAGES=(fmt clippy build test conformance c_valgrind c_asan go)
+STAGES=(fmt clippy build test conformance conformance05 c_valgrind c_asan go)
 
 # ---------------------------------------------------------------------------------------------
 # HOOKS for further stages (benchmarks, fuzzing, ThreadSanitizer, ...). Either define the
