@@ -262,3 +262,56 @@ async fn text_generation_streams_messages_then_returns() {
         Some(&InstanceEvent::Completed(String::new()))
     );
 }
+
+#[tokio::test]
+async fn a_wedged_engine_is_a_timeout_not_a_hang() {
+    let sim = sim();
+    pie_sim::v05::Faults::set(&sim.faults().engine_wedge, true);
+    let config = ClientConfig {
+        request_timeout: Duration::from_secs(2),
+        ..ClientConfig::default()
+    };
+    let c = Client::connect_with(&base_url(&sim), config).await.unwrap();
+    let gen = c
+        .launch(
+            "compat-openai",
+            "{\"prompt\": \"Hi\", \"max_tokens\": 8, \"stream\": true}",
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(recv(&gen).await, InstanceEvent::Message(_)));
+    // Stalled: no further event; the caller's timeout fires, the control plane still works.
+    assert!(tokio::time::timeout(Duration::from_millis(500), gen.recv())
+        .await
+        .is_err());
+    c.ping().await.unwrap();
+    assert_eq!(c.list_processes().await.unwrap().len(), 1);
+    c.terminate_instance(gen.id()).await.unwrap();
+    assert_eq!(
+        collect(&gen).await.pop(),
+        Some(InstanceEvent::Aborted("Signal".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_correct_server_returns_the_detached_id_itself() {
+    let config = Config {
+        faults: std::sync::Arc::new(pie_sim::v05::Faults::all_off()),
+        ..Config::default()
+    };
+    let sim = Simulator::start(config).unwrap();
+    let c = Client::connect(&base_url(&sim)).await.unwrap();
+    install(&c, "sleeper").await;
+    let det = c
+        .launch("sleeper", "{\"seconds\": 30}", true)
+        .await
+        .unwrap();
+    assert_eq!(det.id().len(), 36);
+    let att = c.attach_instance(det.id()).await.unwrap();
+    c.terminate_instance(det.id()).await.unwrap();
+    assert_eq!(
+        collect(&att).await.pop(),
+        Some(InstanceEvent::Aborted("Signal".into()))
+    );
+}
