@@ -18,6 +18,8 @@ TARGET_DIR  := $(or $(CARGO_TARGET_DIR),target)
 VERSION     := $(shell sed -n 's/^version = "\([0-9.]*\)"/\1/p' Cargo.toml | head -n 1)
 VERSION_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 VERSION_MINOR := $(word 2,$(subst ., ,$(VERSION)))
+# The ABI version in the SONAME (build.rs): MAJOR, or 0.MINOR while the major version is 0.
+ABI_VERSION := $(if $(filter 0,$(VERSION_MAJOR)),0.$(VERSION_MINOR),$(VERSION_MAJOR))
 # What the Rust standard library in libpie.a needs (rustc --print native-static-libs).
 LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
@@ -51,18 +53,18 @@ help:
 	@echo "targets: lib (default) | sim | examples | install PREFIX=... | uninstall PREFIX=... | quickstart | test"
 	@echo "variables: PROFILE=release|debug, PIE_LIB_DIR=DIR (reuse a build), PREFIX, DESTDIR"
 
-# The library; libpie.so.0 (its SONAME) is linked next to it so that programs linked with
+# The library; libpie.so.$(ABI_VERSION) (its SONAME) is linked next to it so that programs linked with
 # -L$(LIB_DIR) -lpie also run from the build tree (with -Wl,-rpath,$(LIB_DIR)).
 lib:
 	$(CARGO) build $(CARGO_PROFILE_FLAG) -p pie --lib
-	ln -sf libpie.so $(TARGET_DIR)/$(PROFILE)/libpie.so.0
+	ln -sf libpie.so $(TARGET_DIR)/$(PROFILE)/libpie.so.$(ABI_VERSION)
 
 sim:
 	$(CARGO) build $(CARGO_PROFILE_FLAG) -p pie-sim --bin pie-sim
 
 examples: $(BUILD_DEP)
 	@mkdir -p $(EXAMPLES_OUT)
-	@test -e $(LIB_DIR)/libpie.so.0 || ln -sf libpie.so $(LIB_DIR)/libpie.so.0
+	@test -e $(LIB_DIR)/libpie.so.$(ABI_VERSION) || ln -sf libpie.so $(LIB_DIR)/libpie.so.$(ABI_VERSION)
 	@for x in $(EXAMPLES_C); do \
 	  echo "  CC   examples-c/$$x.c"; \
 	  $(CC) -std=c11 $(WARN) -pthread -I include examples-c/$$x.c -o $(EXAMPLES_OUT)/$$x \
@@ -77,8 +79,8 @@ install: $(BUILD_DEP)
 	@test -f $(LIB_DIR)/libpie.so || { echo "$(LIB_DIR)/libpie.so not found" >&2; exit 1; }
 	install -d $(LIBDIR) $(LIBDIR)/pkgconfig $(LIBDIR)/cmake/pie $(INCDIR)
 	install -m 755 $(LIB_DIR)/libpie.so $(LIBDIR)/libpie.so.$(VERSION)
-	ln -sf libpie.so.$(VERSION) $(LIBDIR)/libpie.so.$(VERSION_MAJOR)
-	ln -sf libpie.so.$(VERSION_MAJOR) $(LIBDIR)/libpie.so
+	ln -sf libpie.so.$(VERSION) $(LIBDIR)/libpie.so.$(ABI_VERSION)
+	ln -sf libpie.so.$(ABI_VERSION) $(LIBDIR)/libpie.so
 	install -m 644 $(LIB_DIR)/libpie.a $(LIBDIR)/libpie.a
 	install -m 644 include/pie.h $(INCDIR)/pie.h
 	install -m 644 packaging/module.modulemap $(INCDIR)/module.modulemap
@@ -86,12 +88,13 @@ install: $(BUILD_DEP)
 	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|g' packaging/pie.pc.in > $(LIBDIR)/pkgconfig/pie.pc
 	for f in pieConfig pieConfigVersion; do \
 	  sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+	      -e 's|@ABI_VERSION@|$(ABI_VERSION)|g' \
 	      -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' \
 	      packaging/$$f.cmake.in > $(LIBDIR)/cmake/pie/$$f.cmake || exit 1; \
 	done
 
 uninstall:
-	rm -f $(LIBDIR)/libpie.so.$(VERSION) $(LIBDIR)/libpie.so.$(VERSION_MAJOR) $(LIBDIR)/libpie.so \
+	rm -f $(LIBDIR)/libpie.so.$(VERSION) $(LIBDIR)/libpie.so.$(ABI_VERSION) $(LIBDIR)/libpie.so \
 	      $(LIBDIR)/libpie.a $(LIBDIR)/pkgconfig/pie.pc $(INCDIR)/pie.h $(INCDIR)/module.modulemap \
 	      $(LIBDIR)/cmake/pie/pieConfig.cmake $(LIBDIR)/cmake/pie/pieConfigVersion.cmake
 	-rmdir $(INCDIR) $(LIBDIR)/cmake/pie 2>/dev/null

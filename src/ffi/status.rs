@@ -1,10 +1,8 @@
-//! Status codes, error objects and the one boundary helper every `extern "C"` body runs in.
+//! PieStatus: the result code of every fallible call, and its printable name.
 
-use std::any::Any;
-use std::ffi::{c_char, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ffi::{c_char, CStr};
 
-use crate::{Error, ErrorKind};
+use crate::ErrorKind;
 
 /// Result of every fallible libpie call. The numbers are stable and are never reused or
 /// renumbered; new codes are only ever appended.
@@ -57,10 +55,14 @@ pub enum PieStatus {
     BufferTooSmall = 19,
     /// The operation was cancelled (pie_op_cancel, or pie_op_free of a pending operation).
     Cancelled = 20,
+    /// The server does not offer this call: a January-2026 call on a Pie 0.5 server (launch or
+    /// existence check by hash, upload without a manifest, internal token, key authentication)
+    /// or a Pie 0.5 call on a January-2026 server. The error message says what to use instead.
+    Unsupported = 21,
 }
 
 impl PieStatus {
-    const ALL: [PieStatus; 21] = [
+    const ALL: [PieStatus; 22] = [
         PieStatus::Ok,
         PieStatus::InvalidArgument,
         PieStatus::ConnectionFailed,
@@ -82,6 +84,7 @@ impl PieStatus {
         PieStatus::Busy,
         PieStatus::BufferTooSmall,
         PieStatus::Cancelled,
+        PieStatus::Unsupported,
     ];
 
     fn name(self) -> &'static CStr {
@@ -107,6 +110,7 @@ impl PieStatus {
             PieStatus::Busy => c"PIE_STATUS_BUSY",
             PieStatus::BufferTooSmall => c"PIE_STATUS_BUFFER_TOO_SMALL",
             PieStatus::Cancelled => c"PIE_STATUS_CANCELLED",
+            PieStatus::Unsupported => c"PIE_STATUS_UNSUPPORTED",
         }
     }
 }
@@ -127,203 +131,9 @@ impl From<ErrorKind> for PieStatus {
             ErrorKind::StreamEnded => PieStatus::StreamEnded,
             ErrorKind::Io => PieStatus::Io,
             ErrorKind::Internal => PieStatus::Internal,
-            // Until the C API has PIE_STATUS_UNSUPPORTED (issue 12, phase 2).
-            ErrorKind::Unsupported => PieStatus::Server,
+            ErrorKind::Unsupported => PieStatus::Unsupported,
         }
     }
-}
-
-/// A failure on its way to the host: a status and a readable reason.
-#[derive(Debug, Clone)]
-pub(crate) struct Fail {
-    pub(crate) status: PieStatus,
-    pub(crate) message: String,
-}
-
-pub(crate) type FfiResult<T = ()> = Result<T, Fail>;
-
-impl Fail {
-    pub(crate) fn new(status: PieStatus, message: impl Into<String>) -> Fail {
-        Fail {
-            status,
-            message: message.into(),
-        }
-    }
-
-    fn from_panic(payload: Box<dyn Any + Send>) -> Fail {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic payload".to_string());
-        Fail::new(PieStatus::Panic, format!("libpie panicked: {what}"))
-    }
-}
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Fail {
-        Fail::new(e.kind().into(), e.message())
-    }
-}
-
-/// Runs `f` with unwinding caught: the one place where Rust panics stop before the C boundary.
-pub(crate) fn guard<T>(f: impl FnOnce() -> FfiResult<T>) -> FfiResult<T> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(payload) => Err(Fail::from_panic(payload)),
-    }
-}
-
-/// Body wrapper of every status-returning `extern "C"` function: catches panics, converts the
-/// result into a status and, on failure, hands the reason out through the optional `out_err`.
-pub(crate) fn ffi_call(out_err: *mut *mut PieError, f: impl FnOnce() -> FfiResult) -> PieStatus {
-    match guard(f) {
-        Ok(()) => PieStatus::Ok,
-        Err(fail) => {
-            let status = fail.status;
-            // SAFETY: the caller promised `out_err` is NULL or points to writable storage.
-            unsafe { write_error(out_err, fail) };
-            status
-        }
-    }
-}
-
-/// Body wrapper of the `extern "C"` accessors that return a value instead of a status: a panic
-/// or invalid argument yields `fallback` (documented per function).
-pub(crate) fn ffi_value<T>(fallback: T, f: impl FnOnce() -> FfiResult<T>) -> T {
-    guard(f).unwrap_or(fallback)
-}
-
-/// Hands `fail` out through `out_err` if the caller asked for it.
-pub(crate) unsafe fn write_error(out_err: *mut *mut PieError, fail: Fail) {
-    if !out_err.is_null() {
-        *out_err = Box::into_raw(Box::new(PieError::new(fail)));
-    }
-}
-
-/// Converts text to a C string, replacing interior NUL bytes (which C cannot represent) with
-/// U+FFFD so nothing is silently cut short.
-pub(crate) fn to_cstring(text: &str) -> CString {
-    match CString::new(text) {
-        Ok(c) => c,
-        Err(_) => CString::new(text.replace('\0', "\u{FFFD}")).unwrap_or_default(),
-    }
-}
-
-// ---- argument helpers: every pointer is checked here, with the parameter's name ----
-
-/// Borrows `*p`, failing with NULL_POINTER naming `name`.
-pub(crate) unsafe fn arg_ref<'a, T>(p: *const T, name: &str) -> FfiResult<&'a T> {
-    p.as_ref()
-        .ok_or_else(|| Fail::new(PieStatus::NullPointer, format!("`{name}` is NULL")))
-}
-
-/// Checks an out-parameter is non-NULL before any work is done; it is written only on success.
-pub(crate) unsafe fn arg_out<'a, T>(p: *mut T, name: &str) -> FfiResult<&'a mut T> {
-    p.as_mut()
-        .ok_or_else(|| Fail::new(PieStatus::NullPointer, format!("`{name}` is NULL")))
-}
-
-/// Borrows a NUL-terminated UTF-8 string.
-pub(crate) unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> FfiResult<&'a str> {
-    if p.is_null() {
-        return Err(Fail::new(
-            PieStatus::NullPointer,
-            format!("`{name}` is NULL"),
-        ));
-    }
-    CStr::from_ptr(p).to_str().map_err(|e| {
-        Fail::new(
-            PieStatus::InvalidUtf8,
-            format!("`{name}` is not valid UTF-8 ({e})"),
-        )
-    })
-}
-
-/// Like [`arg_str`], but NULL means "absent".
-pub(crate) unsafe fn arg_opt_str<'a>(p: *const c_char, name: &str) -> FfiResult<Option<&'a str>> {
-    if p.is_null() {
-        Ok(None)
-    } else {
-        arg_str(p, name).map(Some)
-    }
-}
-
-/// Borrows `len` bytes; NULL is allowed only when `len` is 0.
-pub(crate) unsafe fn arg_bytes<'a>(p: *const u8, len: usize, name: &str) -> FfiResult<&'a [u8]> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if p.is_null() {
-        return Err(Fail::new(
-            PieStatus::NullPointer,
-            format!("`{name}` is NULL but its length is {len}"),
-        ));
-    }
-    Ok(std::slice::from_raw_parts(p, len))
-}
-
-/// Copies an argument vector of `argc` UTF-8 strings (`argv` may be NULL when `argc` is 0).
-pub(crate) unsafe fn arg_argv(argv: *const *const c_char, argc: usize) -> FfiResult<Vec<String>> {
-    if argc == 0 {
-        return Ok(Vec::new());
-    }
-    if argv.is_null() {
-        return Err(Fail::new(
-            PieStatus::NullPointer,
-            format!("`argv` is NULL but `argc` is {argc}"),
-        ));
-    }
-    let items = std::slice::from_raw_parts(argv, argc);
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| arg_str(p, &format!("argv[{i}]")).map(str::to_owned))
-        .collect()
-}
-
-/// A readable error: a status code and a message. Created by libpie, owned by the caller,
-/// freed with pie_error_free. Immutable, so usable from any thread.
-pub struct PieError {
-    status: PieStatus,
-    message: CString,
-}
-
-impl PieError {
-    pub(crate) fn new(fail: Fail) -> PieError {
-        PieError {
-            status: fail.status,
-            message: to_cstring(&fail.message),
-        }
-    }
-}
-
-/// The status code this error carries (PIE_STATUS_INVALID_ARGUMENT if `err` is NULL).
-#[no_mangle]
-pub unsafe extern "C" fn pie_error_status(err: *const PieError) -> PieStatus {
-    ffi_value(PieStatus::InvalidArgument, || {
-        Ok(arg_ref(err, "err")?.status)
-    })
-}
-
-/// The error's human-readable message, NUL-terminated UTF-8. Borrowed: valid until
-/// pie_error_free(err). Returns NULL if `err` is NULL.
-#[no_mangle]
-pub unsafe extern "C" fn pie_error_message(err: *const PieError) -> *const c_char {
-    ffi_value(std::ptr::null(), || {
-        Ok(arg_ref(err, "err")?.message.as_ptr())
-    })
-}
-
-/// Frees an error returned through an `out_err` parameter. NULL is a no-op.
-#[no_mangle]
-pub unsafe extern "C" fn pie_error_free(err: *mut PieError) {
-    ffi_value((), || {
-        if !err.is_null() {
-            drop(Box::from_raw(err));
-        }
-        Ok(())
-    })
 }
 
 /// The name of a status code as a static string ("PIE_STATUS_TIMEOUT"); never NULL. Values
@@ -366,6 +176,7 @@ mod tests {
             (PieStatus::Busy, 18),
             (PieStatus::BufferTooSmall, 19),
             (PieStatus::Cancelled, 20),
+            (PieStatus::Unsupported, 21),
         ];
         assert_eq!(expected.len(), PieStatus::ALL.len());
         for (status, number) in expected {
@@ -391,63 +202,11 @@ mod tests {
             ErrorKind::StreamEnded,
             ErrorKind::Io,
             ErrorKind::Internal,
+            ErrorKind::Unsupported,
         ];
         let statuses: std::collections::HashSet<PieStatus> =
             kinds.iter().map(|k| PieStatus::from(*k)).collect();
         assert_eq!(statuses.len(), kinds.len());
         assert!(!statuses.contains(&PieStatus::Ok));
-    }
-
-    #[test]
-    fn panics_become_a_status_and_an_error_object() {
-        let mut err: *mut PieError = std::ptr::null_mut();
-        let status = ffi_call(&mut err, || panic!("boom"));
-        assert_eq!(status, PieStatus::Panic);
-        assert!(!err.is_null());
-        unsafe {
-            assert_eq!(pie_error_status(err), PieStatus::Panic);
-            let msg = CStr::from_ptr(pie_error_message(err)).to_str().unwrap();
-            assert!(msg.contains("boom"), "{msg}");
-            pie_error_free(err);
-        }
-        // A NULL out_err is allowed; the fallback value is returned for value accessors.
-        assert_eq!(
-            ffi_call(std::ptr::null_mut(), || panic!("x")),
-            PieStatus::Panic
-        );
-        assert_eq!(ffi_value(7, || panic!("y")), 7);
-    }
-
-    #[test]
-    fn success_leaves_out_err_untouched() {
-        let sentinel = 0x10 as *mut PieError;
-        let mut err = sentinel;
-        assert_eq!(ffi_call(&mut err, || Ok(())), PieStatus::Ok);
-        assert_eq!(err, sentinel);
-    }
-
-    #[test]
-    fn interior_nul_is_replaced_not_truncated() {
-        assert_eq!(to_cstring("a\0b").to_str().unwrap(), "a\u{FFFD}b");
-    }
-
-    #[test]
-    fn argument_checks_name_the_parameter() {
-        unsafe {
-            let e = arg_str(std::ptr::null(), "url").unwrap_err();
-            assert_eq!(e.status, PieStatus::NullPointer);
-            assert!(e.message.contains("url"));
-            let bad = [0x61u8, 0xff, 0];
-            let e = arg_str(bad.as_ptr().cast(), "subject").unwrap_err();
-            assert_eq!(e.status, PieStatus::InvalidUtf8);
-            assert!(e.message.contains("subject"));
-            assert!(arg_bytes(std::ptr::null(), 0, "data").unwrap().is_empty());
-            assert_eq!(
-                arg_bytes(std::ptr::null(), 1, "data").unwrap_err().status,
-                PieStatus::NullPointer
-            );
-            let e = arg_argv(std::ptr::null(), 2).unwrap_err();
-            assert!(e.message.contains("argv"));
-        }
     }
 }
