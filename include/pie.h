@@ -991,7 +991,7 @@ enum PieStatus pie_client_launch_instance_from_registry_async(const struct PieCl
 
 /*
  Pie 0.5: launches the installed or built-in program `inferlet` ("name" for the latest
- installed version, or "name@major.minor.patch") with `input_json` (JSON text, copied; for
+ installed version, or "name@major.minor.patch") with `input` (JSON text, copied; for
  programs with `call = "kwargs"` a JSON object of keyword arguments, e.g. "{\"n\": 5}"). The
  instance goes to `*out_instance` (pie_instance_free).
 
@@ -1012,7 +1012,7 @@ enum PieStatus pie_client_launch_instance_from_registry_async(const struct PieCl
  */
 enum PieStatus pie_client_launch_process(const struct PieClient *client,
                                          const char *inferlet,
-                                         const char *input_json,
+                                         const char *input,
                                          bool detached,
                                          struct PieInstance **out_instance,
                                          struct PieError **out_err);
@@ -1022,7 +1022,7 @@ enum PieStatus pie_client_launch_process(const struct PieClient *client,
  */
 enum PieStatus pie_client_launch_process_async(const struct PieClient *client,
                                                const char *inferlet,
-                                               const char *input_json,
+                                               const char *input,
                                                bool detached,
                                                struct PieOp **out_op,
                                                struct PieError **out_err);

@@ -281,7 +281,10 @@ enum Launch {
     Registry(String),
     Attach(String),
     /// Pie 0.5: `name[@version]` with JSON input.
-    Process { inferlet: String, input: String },
+    Process {
+        inferlet: String,
+        input: String,
+    },
 }
 
 impl Launch {
@@ -430,18 +433,15 @@ pub unsafe extern "C" fn pie_client_launch_instance_from_registry_async(
     })
 }
 
-unsafe fn launch_process_arg(
-    inferlet: *const c_char,
-    input_json: *const c_char,
-) -> FfiResult<Launch> {
+unsafe fn launch_process_arg(inferlet: *const c_char, input: *const c_char) -> FfiResult<Launch> {
     Ok(Launch::Process {
         inferlet: arg_str(inferlet, "inferlet")?.to_owned(),
-        input: arg_str(input_json, "input_json")?.to_owned(),
+        input: arg_str(input, "input")?.to_owned(),
     })
 }
 
 /// Pie 0.5: launches the installed or built-in program `inferlet` ("name" for the latest
-/// installed version, or "name@major.minor.patch") with `input_json` (JSON text, copied; for
+/// installed version, or "name@major.minor.patch") with `input` (JSON text, copied; for
 /// programs with `call = "kwargs"` a JSON object of keyword arguments, e.g. "{\"n\": 5}"). The
 /// instance goes to `*out_instance` (pie_instance_free).
 ///
@@ -463,7 +463,7 @@ unsafe fn launch_process_arg(
 pub unsafe extern "C" fn pie_client_launch_process(
     client: *const PieClient,
     inferlet: *const c_char,
-    input_json: *const c_char,
+    input: *const c_char,
     detached: bool,
     out_instance: *mut *mut PieInstance,
     out_err: *mut *mut PieError,
@@ -473,7 +473,7 @@ pub unsafe extern "C" fn pie_client_launch_process(
             out_instance,
             launch(
                 client,
-                launch_process_arg(inferlet, input_json),
+                launch_process_arg(inferlet, input),
                 std::ptr::null(),
                 0,
                 detached,
@@ -487,7 +487,7 @@ pub unsafe extern "C" fn pie_client_launch_process(
 pub unsafe extern "C" fn pie_client_launch_process_async(
     client: *const PieClient,
     inferlet: *const c_char,
-    input_json: *const c_char,
+    input: *const c_char,
     detached: bool,
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
@@ -495,7 +495,7 @@ pub unsafe extern "C" fn pie_client_launch_process_async(
     start_async(out_op, out_err, || {
         launch(
             client,
-            launch_process_arg(inferlet, input_json),
+            launch_process_arg(inferlet, input),
             std::ptr::null(),
             0,
             detached,
