@@ -215,7 +215,33 @@ typedef enum PieStatus {
    The operation was cancelled (pie_op_cancel, or pie_op_free of a pending operation).
    */
   PIE_STATUS_CANCELLED = 20,
+  /*
+   The server does not offer this call: a January-2026 call on a Pie 0.5 server (launch or
+   existence check by hash, upload without a manifest, internal token, key authentication)
+   or a Pie 0.5 call on a January-2026 server. The error message says what to use instead.
+   */
+  PIE_STATUS_UNSUPPORTED = 21,
 } PieStatus;
+
+/*
+ The protocol of a connection. Stable numbers.
+ */
+typedef enum PieProtocol {
+  /*
+   As a connect option: detect the server's protocol (the default). From
+   pie_client_protocol: not detected yet (on a January-2026 server it is known after
+   pie_client_authenticate; a Pie 0.5 server answers the probe sent at connect at once).
+   */
+  PIE_PROTOCOL_AUTO = 0,
+  /*
+   The January-2026 Pie server.
+   */
+  PIE_PROTOCOL_JAN2026 = 1,
+  /*
+   Pie 0.5 (pie-server 0.5.x, what `pip install pie-server` gives).
+   */
+  PIE_PROTOCOL_V05 = 2,
+} PieProtocol;
 
 /*
  State of a listed instance. Stable numbers.
@@ -517,6 +543,27 @@ enum PieStatus pie_connect_options_add_root_cert_pem(struct PieConnectOptions *o
                                                      struct PieError **out_err);
 
 /*
+ Speak `protocol` instead of detecting it (PIE_PROTOCOL_AUTO, the default, detects: the
+ connection uses the path /v1/ws when the URL has none, sends the identity header, and sends
+ a probe that only a Pie 0.5 server answers; the January-2026 server ignores all three).
+ PIE_PROTOCOL_JAN2026 uses the URL exactly as given and sends no header and no probe.
+ Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (not a PieProtocol value).
+ */
+enum PieStatus pie_connect_options_set_protocol(struct PieConnectOptions *options,
+                                                int32_t protocol,
+                                                struct PieError **out_err);
+
+/*
+ Sets the identity sent as the `x-pie-identity` upgrade header (copied; default "libpie").
+ A Pie 0.5 server requires it and takes it as the caller's whole identity (it has no users or
+ keys), e.g. "tenant/alice". Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8,
+ PIE_STATUS_INVALID_ARGUMENT (empty, or characters an HTTP header cannot carry).
+ */
+enum PieStatus pie_connect_options_set_identity(struct PieConnectOptions *options,
+                                                const char *identity,
+                                                struct PieError **out_err);
+
+/*
  Connects to a Pie server at `url` (`ws://host:port` or `wss://host:port`) and returns the
  client in `*out_client` (owned by the caller: pie_client_free). `options` may be NULL for the
  defaults; it is copied. Blocks for at most the connect timeout.
@@ -740,6 +787,94 @@ enum PieStatus pie_client_terminate_instance_async(const struct PieClient *clien
                                                    struct PieError **out_err);
 
 /*
+ The protocol `client` speaks: PIE_PROTOCOL_JAN2026 or PIE_PROTOCOL_V05 once known (forced by
+ pie_connect_options_set_protocol, or detected from the server's first answer),
+ PIE_PROTOCOL_AUTO before that and for a NULL `client`. Calls made before detection work on
+ either server: each first goes out in January-2026 form and is redone in 0.5 form when the
+ server turns out to be 0.5 (one extra round trip, once).
+ */
+enum PieProtocol pie_client_protocol(const struct PieClient *client);
+
+/*
+ Pie 0.5: installs a program from its artifact (`len` bytes: a WebAssembly component, or the
+ script source when the manifest says `[runtime] language = "python"` or `"javascript"`) and
+ its manifest (TOML text with `[package] name` and `version`), in 256 KiB chunks. Writes the
+ artifact's hash (64 hex digits and a NUL) into `out_hash` (at least PIE_HASH_BUFFER_SIZE
+ bytes). `progress` (may be NULL) works as for pie_client_upload_program. The server replaces
+ an installed name@version silently, whatever `force_overwrite` says (a 0.5.2 defect).
+ Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_INVALID_ARGUMENT (empty
+ manifest, before anything is sent), PIE_STATUS_SERVER (the server's text verbatim, e.g.
+ "Invalid manifest: Failed to parse manifest TOML: ..."), PIE_STATUS_UNSUPPORTED (a
+ January-2026 server: use pie_client_upload_program), PIE_STATUS_TIMEOUT,
+ PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+ */
+enum PieStatus pie_client_install_program(const struct PieClient *client,
+                                          const uint8_t *artifact,
+                                          size_t len,
+                                          const char *manifest,
+                                          bool force_overwrite,
+                                          PieProgressCallback progress,
+                                          void *user_data,
+                                          char *out_hash,
+                                          struct PieError **out_err);
+
+/*
+ Asynchronous pie_client_install_program (`artifact` and `manifest` are copied); the hash is
+ pie_op_result_string(op). `progress` runs on a libpie runtime thread; `user_data` must stay
+ valid until the operation finishes.
+ */
+enum PieStatus pie_client_install_program_async(const struct PieClient *client,
+                                                const uint8_t *artifact,
+                                                size_t len,
+                                                const char *manifest,
+                                                bool force_overwrite,
+                                                PieProgressCallback progress,
+                                                void *user_data,
+                                                struct PieOp **out_op,
+                                                struct PieError **out_err);
+
+/*
+ Pie 0.5: whether `name`@`version` is installed or built in (compat-openai@0.1.0, ...); the
+ answer goes to `*out_installed`. `version` must be major.minor.patch.
+ Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_INVALID_ARGUMENT (a name
+ or version of the wrong form, naming the parameter, before anything is sent),
+ PIE_STATUS_SERVER, PIE_STATUS_UNSUPPORTED (a January-2026 server: use
+ pie_client_program_exists), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED,
+ PIE_STATUS_CLIENT_CLOSED.
+ */
+enum PieStatus pie_client_check_program(const struct PieClient *client,
+                                        const char *name,
+                                        const char *version,
+                                        bool *out_installed,
+                                        struct PieError **out_err);
+
+/*
+ Asynchronous pie_client_check_program; the answer is pie_op_result_bool(op, ...).
+ */
+enum PieStatus pie_client_check_program_async(const struct PieClient *client,
+                                              const char *name,
+                                              const char *version,
+                                              struct PieOp **out_op,
+                                              struct PieError **out_err);
+
+/*
+ Pie 0.5: the model's counters as JSON object text (`default.kv_pages_used`,
+ `default.kv_pages_total`, ...) in `*out_json`, owned by the caller (pie_string_free).
+ Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_SERVER, PIE_STATUS_UNSUPPORTED (a January-2026
+ server), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+ */
+enum PieStatus pie_client_model_status(const struct PieClient *client,
+                                       char **out_json,
+                                       struct PieError **out_err);
+
+/*
+ Asynchronous pie_client_model_status; the answer is pie_op_result_string(op).
+ */
+enum PieStatus pie_client_model_status_async(const struct PieClient *client,
+                                             struct PieOp **out_op,
+                                             struct PieError **out_err);
+
+/*
  Whether the operation finished: PIE_STATUS_PENDING while it runs, then its final status
  (PIE_STATUS_OK, or the failure, which also goes to `*out_err`). Never blocks.
  Errors: PIE_STATUS_NULL_POINTER.
@@ -855,6 +990,44 @@ enum PieStatus pie_client_launch_instance_from_registry_async(const struct PieCl
                                                               struct PieError **out_err);
 
 /*
+ Pie 0.5: launches the installed or built-in program `inferlet` ("name" for the latest
+ installed version, or "name@major.minor.patch") with `input` (JSON text, copied; for
+ programs with `call = "kwargs"` a JSON object of keyword arguments, e.g. "{\"n\": 5}"). The
+ instance goes to `*out_instance` (pie_instance_free).
+
+ Attached (`detached` false): the instance receives the process's events; closing the
+ connection kills the process. Detached: the 0.5.2 server does not say which process it
+ started; libpie lists the processes before and after the launch (its own launches on this
+ client wait meanwhile) and gives the handle the id of the one new process with this program
+ and exactly this input. When there is none (it already finished) or more than one (another
+ client launched the same program with the same input at that moment), pie_instance_id is
+ the empty string: the process was launched, its id is unknown.
+
+ Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_INVALID_ARGUMENT (input
+ that is not JSON, an inferlet name or version of the wrong form; the message names the
+ parameter; nothing is sent), PIE_STATUS_SERVER (e.g. "program x@1.0.0 is not installed
+ (looked in ...)"; the server's text), PIE_STATUS_UNSUPPORTED (a January-2026 server: use
+ pie_client_launch_instance_from_registry), PIE_STATUS_TIMEOUT (also an engine that has
+ wedged), PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+ */
+enum PieStatus pie_client_launch_process(const struct PieClient *client,
+                                         const char *inferlet,
+                                         const char *input,
+                                         bool detached,
+                                         struct PieInstance **out_instance,
+                                         struct PieError **out_err);
+
+/*
+ Asynchronous pie_client_launch_process (pie_op_take_instance).
+ */
+enum PieStatus pie_client_launch_process_async(const struct PieClient *client,
+                                               const char *inferlet,
+                                               const char *input,
+                                               bool detached,
+                                               struct PieOp **out_op,
+                                               struct PieError **out_err);
+
+/*
  Attaches this connection to the running instance `id` (a UUID, e.g. from
  pie_client_list_instances or a detached launch), so that its events come here. The new handle
  goes to `*out_instance` (pie_instance_free). Errors: PIE_STATUS_NULL_POINTER,
@@ -896,7 +1069,9 @@ bool pie_instance_is_detached(const struct PieInstance *instance);
 
 /*
  Sends a text message (UTF-8, copied) to the instance. The server gives no reply; OK means it
- was sent. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_DETACHED,
+ was sent. On Pie 0.5 this is `signal_process`, which fails silently: a message to a process
+ that has ended, or that another connection is attached to, is dropped without any error.
+ Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_DETACHED,
  PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
  */
 enum PieStatus pie_instance_send(const struct PieInstance *instance,
@@ -914,7 +1089,11 @@ enum PieStatus pie_instance_send_async(const struct PieInstance *instance,
 /*
  Uploads `len` bytes (copied) to the instance as a blob. `progress` as in
  pie_client_upload_program. Warning: the January-2026 server stops serving the connection after
- a blob upload. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_DETACHED, PIE_STATUS_SERVER,
+ a blob upload. On Pie 0.5 this is `transfer_file`, fire-and-forget: OK means every chunk was
+ handed to the socket, not that the process got the file. The server reports no failure (bad
+ hash, unknown process), and it drops a file that arrives before the inferlet waits for one in
+ `receive_file()`: send a file only after the inferlet said it is ready (e.g. a message).
+ Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_DETACHED, PIE_STATUS_SERVER,
  PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
  */
 enum PieStatus pie_instance_upload_blob(const struct PieInstance *instance,
@@ -1110,6 +1289,14 @@ const char *pie_event_text(const struct PieEvent *event, size_t *out_len);
  length 0) for other kinds or NULL arguments.
  */
 const uint8_t *pie_event_blob(const struct PieEvent *event, size_t *out_len);
+
+/*
+ The name a Pie 0.5 inferlet gave a file it sent (PIE_EVENT_KIND_BLOB events of 0.5
+ servers, `send-file-as` and friends): NUL-terminated UTF-8, borrowed, valid as long as the
+ event. The name is the inferlet's suggestion: sanitise it before using it as a path. NULL
+ when the file has no name, for January-2026 blobs, for other kinds and for a NULL `event`.
+ */
+const char *pie_event_blob_name(const struct PieEvent *event);
 
 /*
  True if this is the last event of its instance (COMPLETED, ABORTED, EXCEPTION, SERVER_ERROR,

@@ -62,6 +62,8 @@ pub struct PieEvent {
     /// Text plus a terminating NUL (absent for blobs).
     text: Option<Vec<u8>>,
     blob: Vec<u8>,
+    /// A Pie 0.5 file's name plus a terminating NUL (absent when the file had none).
+    name: Option<Vec<u8>>,
     dropped: u64,
     terminal: bool,
 }
@@ -69,6 +71,7 @@ pub struct PieEvent {
 impl From<InstanceEvent> for PieEvent {
     fn from(ev: InstanceEvent) -> PieEvent {
         let terminal = ev.is_terminal();
+        let mut name = None;
         let (kind, text, blob, dropped) = match ev {
             InstanceEvent::Message(t) => (PieEventKind::Message, Some(t), Vec::new(), 0),
             InstanceEvent::Completed(t) => (PieEventKind::Completed, Some(t), Vec::new(), 0),
@@ -79,6 +82,10 @@ impl From<InstanceEvent> for PieEvent {
                 (PieEventKind::OutOfResources, Some(t), Vec::new(), 0)
             }
             InstanceEvent::Blob(b) => (PieEventKind::Blob, None, b, 0),
+            InstanceEvent::NamedBlob { data, name: n } => {
+                name = Some(n);
+                (PieEventKind::Blob, None, data, 0)
+            }
             InstanceEvent::Stdout(t) => (PieEventKind::Stdout, Some(t), Vec::new(), 0),
             InstanceEvent::Stderr(t) => (PieEventKind::Stderr, Some(t), Vec::new(), 0),
             InstanceEvent::Unknown { message, .. } => {
@@ -101,6 +108,11 @@ impl From<InstanceEvent> for PieEvent {
                 v
             }),
             blob,
+            name: name.map(|n| {
+                let mut v = n.into_bytes();
+                v.push(0);
+                v
+            }),
             dropped,
             terminal,
         }
@@ -158,6 +170,21 @@ pub unsafe extern "C" fn pie_event_blob(event: *const PieEvent, out_len: *mut us
         } else {
             ev.blob.as_ptr()
         })
+    })
+}
+
+/// The name a Pie 0.5 inferlet gave a file it sent (PIE_EVENT_KIND_BLOB events of 0.5
+/// servers, `send-file-as` and friends): NUL-terminated UTF-8, borrowed, valid as long as the
+/// event. The name is the inferlet's suggestion: sanitise it before using it as a path. NULL
+/// when the file has no name, for January-2026 blobs, for other kinds and for a NULL `event`.
+#[no_mangle]
+pub unsafe extern "C" fn pie_event_blob_name(event: *const PieEvent) -> *const c_char {
+    value(|| {
+        let ev = arg_ref(event, "event")?;
+        Ok(ev
+            .name
+            .as_ref()
+            .map_or(std::ptr::null(), |n| n.as_ptr().cast::<c_char>()))
     })
 }
 

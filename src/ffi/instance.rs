@@ -280,6 +280,11 @@ enum Launch {
     Hash(String),
     Registry(String),
     Attach(String),
+    /// Pie 0.5: `name[@version]` with JSON input.
+    Process {
+        inferlet: String,
+        input: String,
+    },
 }
 
 impl Launch {
@@ -309,6 +314,9 @@ unsafe fn launch(
                     .await?
             }
             Launch::Attach(id) => me.core.attach_instance(&id).await?,
+            Launch::Process { inferlet, input } => {
+                me.core.launch(&inferlet, &input, detached).await?
+            }
         };
         Ok(InstanceShared::new(me, inst))
     }))
@@ -425,6 +433,76 @@ pub unsafe extern "C" fn pie_client_launch_instance_from_registry_async(
     })
 }
 
+unsafe fn launch_process_arg(inferlet: *const c_char, input: *const c_char) -> FfiResult<Launch> {
+    Ok(Launch::Process {
+        inferlet: arg_str(inferlet, "inferlet")?.to_owned(),
+        input: arg_str(input, "input")?.to_owned(),
+    })
+}
+
+/// Pie 0.5: launches the installed or built-in program `inferlet` ("name" for the latest
+/// installed version, or "name@major.minor.patch") with `input` (JSON text, copied; for
+/// programs with `call = "kwargs"` a JSON object of keyword arguments, e.g. "{\"n\": 5}"). The
+/// instance goes to `*out_instance` (pie_instance_free).
+///
+/// Attached (`detached` false): the instance receives the process's events; closing the
+/// connection kills the process. Detached: the 0.5.2 server does not say which process it
+/// started; libpie lists the processes before and after the launch (its own launches on this
+/// client wait meanwhile) and gives the handle the id of the one new process with this program
+/// and exactly this input. When there is none (it already finished) or more than one (another
+/// client launched the same program with the same input at that moment), pie_instance_id is
+/// the empty string: the process was launched, its id is unknown.
+///
+/// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_INVALID_ARGUMENT (input
+/// that is not JSON, an inferlet name or version of the wrong form; the message names the
+/// parameter; nothing is sent), PIE_STATUS_SERVER (e.g. "program x@1.0.0 is not installed
+/// (looked in ...)"; the server's text), PIE_STATUS_UNSUPPORTED (a January-2026 server: use
+/// pie_client_launch_instance_from_registry), PIE_STATUS_TIMEOUT (also an engine that has
+/// wedged), PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+#[no_mangle]
+pub unsafe extern "C" fn pie_client_launch_process(
+    client: *const PieClient,
+    inferlet: *const c_char,
+    input: *const c_char,
+    detached: bool,
+    out_instance: *mut *mut PieInstance,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    call(out_err, || {
+        launch_blocking(
+            out_instance,
+            launch(
+                client,
+                launch_process_arg(inferlet, input),
+                std::ptr::null(),
+                0,
+                detached,
+            ),
+        )
+    })
+}
+
+/// Asynchronous pie_client_launch_process (pie_op_take_instance).
+#[no_mangle]
+pub unsafe extern "C" fn pie_client_launch_process_async(
+    client: *const PieClient,
+    inferlet: *const c_char,
+    input: *const c_char,
+    detached: bool,
+    out_op: *mut *mut PieOp,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    start_async(out_op, out_err, || {
+        launch(
+            client,
+            launch_process_arg(inferlet, input),
+            std::ptr::null(),
+            0,
+            detached,
+        )
+    })
+}
+
 /// Attaches this connection to the running instance `id` (a UUID, e.g. from
 /// pie_client_list_instances or a detached launch), so that its events come here. The new handle
 /// goes to `*out_instance` (pie_instance_free). Errors: PIE_STATUS_NULL_POINTER,
@@ -511,7 +589,9 @@ unsafe fn send(
 }
 
 /// Sends a text message (UTF-8, copied) to the instance. The server gives no reply; OK means it
-/// was sent. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_DETACHED,
+/// was sent. On Pie 0.5 this is `signal_process`, which fails silently: a message to a process
+/// that has ended, or that another connection is attached to, is dropped without any error.
+/// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_DETACHED,
 /// PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_send(
@@ -554,7 +634,11 @@ unsafe fn upload_blob(
 
 /// Uploads `len` bytes (copied) to the instance as a blob. `progress` as in
 /// pie_client_upload_program. Warning: the January-2026 server stops serving the connection after
-/// a blob upload. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_DETACHED, PIE_STATUS_SERVER,
+/// a blob upload. On Pie 0.5 this is `transfer_file`, fire-and-forget: OK means every chunk was
+/// handed to the socket, not that the process got the file. The server reports no failure (bad
+/// hash, unknown process), and it drops a file that arrives before the inferlet waits for one in
+/// `receive_file()`: send a file only after the inferlet said it is ready (e.g. a message).
+/// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_DETACHED, PIE_STATUS_SERVER,
 /// PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_upload_blob(

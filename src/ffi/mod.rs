@@ -90,6 +90,8 @@ mod key;
 mod options;
 // Client.
 mod client;
+// Client: the Pie 0.5 calls.
+mod client05;
 // Operations.
 mod op;
 // Instances.
@@ -110,6 +112,7 @@ mod wake_fd;
 // benchmarks call the real exports instead of re-declaring the ABI.
 pub use callback::*;
 pub use client::*;
+pub use client05::*;
 pub use error::*;
 pub use event::*;
 pub use hash::*;

@@ -161,3 +161,89 @@ pub unsafe extern "C" fn pie_connect_options_add_root_cert_pem(
         Ok(())
     })
 }
+
+/// The protocol of a connection. Stable numbers.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieProtocol {
+    /// As a connect option: detect the server's protocol (the default). From
+    /// pie_client_protocol: not detected yet (on a January-2026 server it is known after
+    /// pie_client_authenticate; a Pie 0.5 server answers the probe sent at connect at once).
+    Auto = 0,
+    /// The January-2026 Pie server.
+    Jan2026 = 1,
+    /// Pie 0.5 (pie-server 0.5.x, what `pip install pie-server` gives).
+    V05 = 2,
+}
+
+impl PieProtocol {
+    pub(crate) fn from_core(p: Option<crate::client::Protocol>) -> PieProtocol {
+        match p {
+            None => PieProtocol::Auto,
+            Some(crate::client::Protocol::Jan2026) => PieProtocol::Jan2026,
+            Some(crate::client::Protocol::V05) => PieProtocol::V05,
+        }
+    }
+}
+
+impl super::boundary::ErrorValue for PieProtocol {
+    fn error_value(_: PieStatus) -> Self {
+        PieProtocol::Auto
+    }
+}
+
+impl super::boundary::PanicValue for PieProtocol {
+    fn panic_value() -> Self {
+        PieProtocol::Auto
+    }
+}
+
+/// Speak `protocol` instead of detecting it (PIE_PROTOCOL_AUTO, the default, detects: the
+/// connection uses the path /v1/ws when the URL has none, sends the identity header, and sends
+/// a probe that only a Pie 0.5 server answers; the January-2026 server ignores all three).
+/// PIE_PROTOCOL_JAN2026 uses the URL exactly as given and sends no header and no probe.
+/// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (not a PieProtocol value).
+#[no_mangle]
+pub unsafe extern "C" fn pie_connect_options_set_protocol(
+    options: *mut PieConnectOptions,
+    protocol: i32,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    with_options(options, out_err, |o| {
+        o.protocol = match protocol {
+            p if p == PieProtocol::Auto as i32 => None,
+            p if p == PieProtocol::Jan2026 as i32 => Some(crate::client::Protocol::Jan2026),
+            p if p == PieProtocol::V05 as i32 => Some(crate::client::Protocol::V05),
+            other => {
+                return Err(Fail::new(
+                    PieStatus::InvalidArgument,
+                    format!("protocol: {other} is not a PieProtocol value"),
+                ))
+            }
+        };
+        Ok(())
+    })
+}
+
+/// Sets the identity sent as the `x-pie-identity` upgrade header (copied; default "libpie").
+/// A Pie 0.5 server requires it and takes it as the caller's whole identity (it has no users or
+/// keys), e.g. "tenant/alice". Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8,
+/// PIE_STATUS_INVALID_ARGUMENT (empty, or characters an HTTP header cannot carry).
+#[no_mangle]
+pub unsafe extern "C" fn pie_connect_options_set_identity(
+    options: *mut PieConnectOptions,
+    identity: *const std::ffi::c_char,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    with_options(options, out_err, |o| {
+        let id = super::boundary::arg_str(identity, "identity")?;
+        if id.is_empty() || id.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return Err(Fail::new(
+                PieStatus::InvalidArgument,
+                "identity: must be non-empty text without control characters",
+            ));
+        }
+        o.identity = id.to_owned();
+        Ok(())
+    })
+}

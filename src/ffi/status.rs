@@ -55,10 +55,14 @@ pub enum PieStatus {
     BufferTooSmall = 19,
     /// The operation was cancelled (pie_op_cancel, or pie_op_free of a pending operation).
     Cancelled = 20,
+    /// The server does not offer this call: a January-2026 call on a Pie 0.5 server (launch or
+    /// existence check by hash, upload without a manifest, internal token, key authentication)
+    /// or a Pie 0.5 call on a January-2026 server. The error message says what to use instead.
+    Unsupported = 21,
 }
 
 impl PieStatus {
-    const ALL: [PieStatus; 21] = [
+    const ALL: [PieStatus; 22] = [
         PieStatus::Ok,
         PieStatus::InvalidArgument,
         PieStatus::ConnectionFailed,
@@ -80,6 +84,7 @@ impl PieStatus {
         PieStatus::Busy,
         PieStatus::BufferTooSmall,
         PieStatus::Cancelled,
+        PieStatus::Unsupported,
     ];
 
     fn name(self) -> &'static CStr {
@@ -105,6 +110,7 @@ impl PieStatus {
             PieStatus::Busy => c"PIE_STATUS_BUSY",
             PieStatus::BufferTooSmall => c"PIE_STATUS_BUFFER_TOO_SMALL",
             PieStatus::Cancelled => c"PIE_STATUS_CANCELLED",
+            PieStatus::Unsupported => c"PIE_STATUS_UNSUPPORTED",
         }
     }
 }
@@ -125,6 +131,7 @@ impl From<ErrorKind> for PieStatus {
             ErrorKind::StreamEnded => PieStatus::StreamEnded,
             ErrorKind::Io => PieStatus::Io,
             ErrorKind::Internal => PieStatus::Internal,
+            ErrorKind::Unsupported => PieStatus::Unsupported,
         }
     }
 }
@@ -169,6 +176,7 @@ mod tests {
             (PieStatus::Busy, 18),
             (PieStatus::BufferTooSmall, 19),
             (PieStatus::Cancelled, 20),
+            (PieStatus::Unsupported, 21),
         ];
         assert_eq!(expected.len(), PieStatus::ALL.len());
         for (status, number) in expected {
@@ -194,6 +202,7 @@ mod tests {
             ErrorKind::StreamEnded,
             ErrorKind::Io,
             ErrorKind::Internal,
+            ErrorKind::Unsupported,
         ];
         let statuses: std::collections::HashSet<PieStatus> =
             kinds.iter().map(|k| PieStatus::from(*k)).collect();
