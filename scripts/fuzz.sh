@@ -8,7 +8,7 @@
 # Needs the nightly toolchain; installs cargo-fuzz if it is missing. Seeds in fuzz/seeds/<target>
 # are copied into the working corpus fuzz/corpus/<target> (not committed). A crash stops the run
 # with a non-zero status; the input is in fuzz/artifacts/<target>/ — add it to
-# tests/reliability_regressions.rs and fix the bug.
+# tests/reliability/regressions.rs and fix the bug.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
