@@ -11,6 +11,8 @@
 #                under CI=true, where the shared folder is always beside the clone: then FAILED
 #   libpie       the Rust end-to-end tests tests/real05 (ignored in a normal `cargo test`
 #                because they need this server), which include the C programs
+#   watchdog     watchdog_selftest.py: a (fake) engine panic in the server log makes
+#                with_server.sh restart the server, and the same URL answers again
 # Ends with "N passed, M failed" and a non-zero status if a part failed.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -90,6 +92,8 @@ part_libpie() {
 run_part smoke part_smoke
 run_part conformance part_conformance
 run_part libpie part_libpie
+# Last, because it replaces the server: the watchdog notices a wedge and restarts the engine.
+run_part watchdog timeout 600 python3 scripts/pie05/watchdog_selftest.py
 
 echo
 echo "---- real05 summary (server $PIE05_URL)"

@@ -6,7 +6,8 @@ usage: with_server.py [--no-install] [--retries N] [--timeout SECONDS] [--] COMM
 1. Runs install.sh (a no-op after the first time) unless --no-install.
 2. Starts the server (start.sh) on a free loopback port and waits for its READY line.
 3. Runs COMMAND with PIE05_URL=ws://127.0.0.1:PORT/v1/ws in its environment (also PIE05_PORT,
-   PIE05_SERVER_PID, PIE05_SERVER_LOG, PIE05_INFERLETS = the repository's test inferlets).
+   PIE05_SERVER_PID, PIE05_SERVER_LOG, PIE05_INFERLETS = the repository's test inferlets, and
+   PIE05_RESTARTS_FILE, which gets one line "PID LOG REASON" per finished restart).
 4. Meanwhile a watchdog pings the server and queries model_status every few seconds and reads
    the server log. When the engine wedges -- a request unanswered in time, an engine panic or
    a long stall in the log, or the server process gone -- it says so on stderr (`pie05 watchdog:
@@ -174,7 +175,11 @@ class Watchdog(threading.Thread):
                 continue
             problem = self.problem(server)
             if problem and not self.quit.is_set():
-                self.harness.restart(problem)
+                try:
+                    self.harness.restart(problem)
+                except RuntimeError as error:
+                    say(f"watchdog: {error}; no server any more")
+                    return
                 self.log_offset = 0
 
 
@@ -187,7 +192,8 @@ class Harness:
         self.lock = threading.Lock()
         self.server = None
         self.restarts = []  # reasons
-        self.restarts_at_start_of_run = 0
+        self.restarts_file = os.path.join(self.log_dir, f"restarts-{os.getpid()}-{self.port}.txt")
+        open(self.restarts_file, "w").close()
 
     def start(self):
         for attempt in range(3):  # the port may still be held for a moment after a kill
@@ -211,6 +217,9 @@ class Harness:
             old, self.server = self.server, None
             old.stop(env_float("PIE05_SHUTDOWN_TIMEOUT", 10))
             self.start()
+            # One line per finished restart, for the command to see (PIE05_RESTARTS_FILE).
+            with open(self.restarts_file, "a") as f:
+                f.write(f"{self.server.process.pid} {self.server.log_path} {reason}\n")
 
     def stop(self):
         with self.lock:
@@ -272,6 +281,7 @@ def main():
             env = dict(os.environ, PIE05_URL=harness.server.url, PIE05_PORT=str(harness.port),
                        PIE05_SERVER_PID=str(harness.server.process.pid),
                        PIE05_SERVER_LOG=harness.server.log_path,
+                       PIE05_RESTARTS_FILE=harness.restarts_file,
                        PIE05_INFERLETS=os.path.join(ROOT, "tests", "inferlets05"))
             status = run_command(command, env, args.timeout)
             wedged_during_run = len(harness.restarts) > before
@@ -279,7 +289,7 @@ def main():
                 break
             say(f"command failed (status {status}) after an engine restart; running it again "
                 f"(attempt {attempts + 1})")
-            with harness.lock:  # wait for the restarted server
+            with harness.lock:  # a restart in progress finishes first
                 pass
     except KeyboardInterrupt:
         say("interrupted")
@@ -290,6 +300,10 @@ def main():
     finally:
         watchdog.quit.set()
         harness.stop()
+        try:
+            os.unlink(harness.restarts_file)
+        except OSError:
+            pass
         say(f"server restarts: {len(harness.restarts)}"
             + (" (" + "; ".join(harness.restarts) + ")" if harness.restarts else ""))
     return status
