@@ -28,6 +28,9 @@ pub enum ErrorKind {
     Detached,
     /// The instance's event stream has ended (its terminal event was already received).
     StreamEnded,
+    /// The server does not offer this call (a January-2026 call on a Pie 0.5 server or the
+    /// reverse); the message says what to use on this server instead.
+    Unsupported,
     /// Local I/O failure (reading a key file, ...).
     Io,
     /// Anything else; a bug if it ever shows up.

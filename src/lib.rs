@@ -10,9 +10,11 @@ pub mod error;
 pub mod ffi;
 pub mod keys;
 pub mod wire;
+pub mod wire05;
 
 pub use client::{
-    Client, ClientConfig, Instance, InstanceEvent, InstanceInfo, InstanceStatus, ProgressFn,
+    Client, ClientConfig, Instance, InstanceEvent, InstanceInfo, InstanceStatus, ProcessInfo,
+    ProgressFn, Protocol,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use keys::{KeyAlgorithm, PrivateKey};

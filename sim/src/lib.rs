@@ -26,6 +26,8 @@ pub mod pubkey;
 mod registry;
 mod server;
 mod session;
+/// The Pie 0.5 simulator (pie-server 0.5.2): `pie-sim --protocol 0.5`.
+pub mod v05;
 
 pub use auth::random_token;
 pub use behaviour::{completion_tokens, BUILTINS, CANNOT_RUN_WASM};

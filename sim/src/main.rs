@@ -30,12 +30,21 @@ options:
   --tls-cert PEM --tls-key PEM  serve wss://
   --fault NAME                  q1 | q6 | silence | unknown-event-code | wedge-launches |
                                 drop-after-frames=N (repeatable)
+  --protocol 2026-01|0.5        the protocol to speak (default 2026-01, the January-2026
+                                server); `pie-sim --protocol 0.5 --help` for the 0.5 options
 built-in behaviours: ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = if args.first().map(String::as_str) == Some("make-program") {
         make_program(&args[1..])
+    } else if let Some(protocol) = protocol_arg(&args) {
+        // `--protocol 0.5`: the Pie 0.5 simulator (its own command line, sim/src/v05/cli.rs).
+        match protocol.as_str() {
+            "0.5" => run_05(&args),
+            "2026-01" | "january" => run(&strip_protocol(&args)),
+            other => Err(format!("unknown protocol '{other}' (have: 2026-01, 0.5)")),
+        }
     } else {
         run(&args)
     };
@@ -46,6 +55,37 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--protocol 0.5`: the Pie 0.5 simulator (its options: sim/src/v05/cli.rs). The first
+/// stdout line is `listening on ws://HOST:PORT/v1/ws`.
+fn run_05(args: &[String]) -> Result<(), String> {
+    let Some(config) = pie_sim::v05::cli::parse(args)? else {
+        return Ok(()); // --help
+    };
+    let mut sim =
+        pie_sim::v05::Simulator::start(config).map_err(|e| format!("cannot start: {e}"))?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "listening on {}", sim.url());
+    let _ = out.flush();
+    wait_for_signal()?;
+    sim.stop();
+    Ok(())
+}
+
+/// The value of `--protocol`, if given.
+fn protocol_arg(args: &[String]) -> Option<String> {
+    let at = args.iter().position(|a| a == "--protocol")?;
+    Some(args.get(at + 1).cloned().unwrap_or_default())
+}
+
+fn strip_protocol(args: &[String]) -> Vec<String> {
+    let at = args.iter().position(|a| a == "--protocol");
+    args.iter()
+        .enumerate()
+        .filter(|(i, _)| at.map_or(true, |p| *i != p && *i != p + 1))
+        .map(|(_, a)| a.clone())
+        .collect()
 }
 
 fn make_program(args: &[String]) -> Result<(), String> {

@@ -1,5 +1,6 @@
 //! Client configuration.
 
+use super::v05::Protocol;
 use std::time::Duration;
 
 /// Settings of one client connection. `Default` gives the values documented per field.
@@ -26,6 +27,14 @@ pub struct ClientConfig {
     pub tcp_nodelay: bool,
     /// PEM certificates trusted for `wss://` in addition to the webpki (Mozilla) roots.
     pub extra_root_certs_pem: Vec<Vec<u8>>,
+    /// The protocol to speak. `None` (default): detect it (PROTOCOL-0.5.md §12; see
+    /// `Client::protocol`). `Some(..)` forces one; a forced January-2026 connection uses the
+    /// URL exactly as given and sends no identity header.
+    pub protocol: Option<Protocol>,
+    /// Sent as the `x-pie-identity` upgrade header, which a Pie 0.5 server requires and takes
+    /// as the caller's whole identity (e.g. `tenant/user`); also the username of the
+    /// detection probe. Must not be empty. Default `libpie`.
+    pub identity: String,
 }
 
 impl Default for ClientConfig {
@@ -38,6 +47,8 @@ impl Default for ClientConfig {
             tcp_quickack: true,
             tcp_nodelay: true,
             extra_root_certs_pem: Vec::new(),
+            protocol: None,
+            identity: "libpie".to_string(),
         }
     }
 }

@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub writer_abort: Mutex<Option<AbortHandle>>,
     pub queue_limit: usize,
     pub stats: Stats,
+    /// Protocol detection and the Pie 0.5 state (`super::v05`).
+    pub proto: super::v05::ProtoShared,
 }
 
 impl Shared {
@@ -547,6 +549,7 @@ pub(crate) async fn reader_task(
         routes: HashMap::new(),
         blobs: HashMap::new(),
     };
+    let mut reader05 = super::v05::reader::Reader05::new(shared.clone());
     let shutdown = shared.shutdown.notified();
     tokio::pin!(shutdown);
     let why: Option<String> = loop {
@@ -567,10 +570,27 @@ pub(crate) async fn reader_task(
                 // A bug triggered by some frame must not leave every caller hanging: end the
                 // connection (pending calls fail, streams end) instead of losing the task.
                 let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    // Pie 0.5 frames (and detection) are handled by `reader05`.
+                    if shared.proto.is_v05() {
+                        if !reader05.binary(&data) {
+                            shared
+                                .stats
+                                .undecodable_frames
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                        return;
+                    }
                     match wire::decode_event_frame(&data) {
-                        Some(frame) => reader.route_frame(frame),
+                        Some(frame) => {
+                            reader05.saw_january();
+                            reader.route_frame(frame)
+                        }
                         None => match wire::decode_server(&data) {
-                            Ok(msg) => reader.handle(msg),
+                            Ok(msg) => {
+                                reader05.saw_january();
+                                reader.handle(msg)
+                            }
+                            Err(_) if reader05.binary(&data) => {}
                             Err(_) => {
                                 // Like the server (§1): undecodable frames are skipped.
                                 shared
@@ -588,6 +608,7 @@ pub(crate) async fn reader_task(
                 }
             }
             Some(Ok(Message::Close(_))) => break Some("the server closed the connection".into()),
+            Some(Ok(Message::Text(text))) => reader05.text(&text),
             Some(Ok(_)) => {
                 // Text frames are ignored like the server does; ping/pong are handled by the
                 // WebSocket layer.
@@ -611,6 +632,7 @@ pub(crate) async fn reader_task(
     for (_, q) in reader.routes.drain() {
         q.end(reason.clone());
     }
+    reader05.end(&reason);
     reader.blobs.clear();
     reader.publish_stats();
     if let Some(w) = shared

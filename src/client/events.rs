@@ -30,6 +30,10 @@ pub enum InstanceEvent {
     OutOfResources(String),
     /// A complete binary blob from the instance (reassembled and blake3-verified).
     Blob(Vec<u8>),
+    /// Pie 0.5: a file the process sent with a name (`send-file-as` and friends; a file
+    /// without a name is a `Blob`). The name is the inferlet's suggestion: sanitise it before
+    /// using it as a path.
+    NamedBlob { data: Vec<u8>, name: String },
     /// A piece of the instance's stdout (one write; not necessarily a line).
     Stdout(String),
     /// A piece of the instance's stderr.
@@ -82,6 +86,7 @@ impl InstanceEvent {
             | InstanceEvent::Stderr(s)
             | InstanceEvent::Unknown { message: s, .. } => s.len(),
             InstanceEvent::Blob(b) => b.len(),
+            InstanceEvent::NamedBlob { data, name } => data.len() + name.len(),
             InstanceEvent::Overflow { .. } => 0,
         }
     }

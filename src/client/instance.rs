@@ -1,7 +1,7 @@
 //! The `Instance` handle.
 
 use super::events::{EventQueue, InstanceEvent, NotifyFn};
-use super::{upload, Client, ProgressFn};
+use super::{upload, Client, ProgressFn, Protocol};
 use crate::error::{Error, ErrorKind, Result};
 use crate::wire::{self, ClientMessage};
 use std::sync::Arc;
@@ -58,10 +58,14 @@ impl Instance {
     }
 
     /// Send a text message to the instance (`signal_instance`: no reply; the server drops it
-    /// silently unless this connection is attached to the instance).
+    /// silently unless this connection is attached to the instance). Pie 0.5:
+    /// `signal_process`, equally silent about failures (§5.8).
     pub async fn send(&self, message: &str) -> Result<()> {
         self.queue("send messages")?;
         let client = &self.client;
+        if client.protocol() == Some(Protocol::V05) {
+            return client.signal05(&self.id, message).await;
+        }
         let shared = client.shared();
         if shared.closing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(shared.end_error());
@@ -86,12 +90,19 @@ impl Instance {
         self.upload_blob_with_progress(blob, None).await
     }
 
+    /// Pie 0.5: `transfer_file`, fire-and-forget: `Ok` means every chunk was handed to the
+    /// socket, not that the process got the file. The server reports no failure (bad hash,
+    /// unknown process), and drops a file that arrives before the process waits for one in
+    /// `receive_file()` (§5.9): send files only after the inferlet said it is ready.
     pub async fn upload_blob_with_progress(
         &self,
         blob: &[u8],
         progress: Option<&ProgressFn>,
     ) -> Result<()> {
         self.queue("upload blobs")?;
+        if self.client.protocol() == Some(Protocol::V05) {
+            return self.client.transfer05(&self.id, blob, progress).await;
+        }
         let shared = self.client.shared();
         if shared.closing.load(std::sync::atomic::Ordering::SeqCst) || shared.end.get().is_some() {
             return Err(shared.end_error());
@@ -102,13 +113,15 @@ impl Instance {
             self.client.config().request_timeout,
             "upload_blob",
             blob,
-            |corr_id, chunk_index, total_chunks, chunk_data| ClientMessage::UploadBlob {
-                corr_id,
-                instance_id: self.id.clone(),
-                blob_hash: hash.clone(),
-                chunk_index,
-                total_chunks,
-                chunk_data,
+            |corr_id, chunk_index, total_chunks, chunk_data| {
+                wire::encode_client(&ClientMessage::UploadBlob {
+                    corr_id,
+                    instance_id: self.id.clone(),
+                    blob_hash: hash.clone(),
+                    chunk_index,
+                    total_chunks,
+                    chunk_data: chunk_data.to_vec(),
+                })
             },
             progress,
         )

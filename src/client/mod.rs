@@ -4,7 +4,7 @@
 //! See docs/DESIGN.md for the contract and PROTOCOL.md for the protocol. Module map:
 //! `transport` (URL, TCP options, TLS, handshake), `connection` (reader and writer tasks),
 //! `pending` (corr_id correlation), `events` (per-instance queues), `upload` (chunking),
-//! `instance` (the `Instance` handle).
+//! `instance` (the `Instance` handle), `v05` (Pie 0.5: detection and its calls).
 
 mod config;
 mod connection;
@@ -13,11 +13,13 @@ mod instance;
 mod pending;
 mod transport;
 mod upload;
+mod v05;
 
 pub use crate::wire::{InstanceInfo, InstanceStatus};
 pub use config::ClientConfig;
 pub use events::InstanceEvent;
 pub use instance::Instance;
+pub use v05::{ProcessInfo, Protocol};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::PrivateKey;
@@ -135,6 +137,7 @@ impl Client {
             writer_abort: Mutex::new(None),
             queue_limit: config.instance_queue_limit_bytes,
             stats: Stats::default(),
+            proto: v05::ProtoShared::new(&config),
         });
         let writer = tokio::spawn(connection::writer_task(sink, writer_rx, shared.clone()));
         *shared
@@ -146,13 +149,17 @@ impl Client {
             0 => None,
             n => Some(Semaphore::new(n)),
         };
-        Ok(Client {
+        let client = Client {
             inner: Arc::new(ClientInner {
                 shared,
                 config,
                 launch_slots,
             }),
-        })
+        };
+        if client.config().protocol.is_none() {
+            v05::send_probe(client.shared(), &client.config().identity).await?;
+        }
+        Ok(client)
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -227,13 +234,25 @@ impl Client {
         timeout: Duration,
         make: impl FnOnce(u32) -> ClientMessage,
     ) -> Result<Reply> {
+        self.request_frame(what, expect, timeout, |id| wire::encode_client(&make(id)))
+            .await
+    }
+
+    /// `request` with the frame encoded by `make(corr_id)` (either protocol).
+    async fn request_frame(
+        &self,
+        what: &str,
+        expect: Expect,
+        timeout: Duration,
+        make: impl FnOnce(u32) -> Vec<u8>,
+    ) -> Result<Reply> {
         self.check_open()?;
         let shared = self.shared();
         let (id, rx) = shared.pending.register(expect)?;
         let mut guard = PendingGuard::new(&shared.pending, id);
-        let frame = wire::encode_client(&make(id));
+        let frame = make(id);
         let exchange = async {
-            shared.send_frame(frame, None).await?;
+            v05::send(shared, v05::Sent::Request(id), frame, None).await?;
             Ok::<_, Error>(rx.await)
         };
         match tokio::time::timeout(timeout, exchange).await {
@@ -255,7 +274,20 @@ impl Client {
         timeout: Duration,
         make: impl FnOnce(u32) -> ClientMessage,
     ) -> Result<(bool, String)> {
-        match self.request(what, Expect::Response, timeout, make).await? {
+        self.request_response_frame(what, timeout, |id| wire::encode_client(&make(id)))
+            .await
+    }
+
+    async fn request_response_frame(
+        &self,
+        what: &str,
+        timeout: Duration,
+        make: impl FnOnce(u32) -> Vec<u8>,
+    ) -> Result<(bool, String)> {
+        match self
+            .request_frame(what, Expect::Response, timeout, make)
+            .await?
+        {
             Reply::Response { successful, result } => Ok((successful, result)),
             _ => Err(Error::new(
                 ErrorKind::Protocol,
@@ -266,7 +298,7 @@ impl Client {
 
     /// User authentication (§5.1/§5.2). `key` is needed only when the server has
     /// authentication enabled and sends a challenge.
-    pub async fn authenticate(&self, username: &str, key: Option<&PrivateKey>) -> Result<()> {
+    async fn authenticate_jan(&self, username: &str, key: Option<&PrivateKey>) -> Result<()> {
         let t = self.config().request_timeout;
         let (ok, result) = self
             .request_response("identification", t, |corr_id| {
@@ -326,7 +358,7 @@ impl Client {
 
     /// Internal-token authentication (§5.3). A refusal takes the server 1–3 s; the timeout used
     /// here is at least 5 s whatever `request_timeout` says.
-    pub async fn internal_authenticate(&self, token: &str) -> Result<()> {
+    async fn internal_authenticate_jan(&self, token: &str) -> Result<()> {
         let t = self.config().request_timeout.max(INTERNAL_AUTH_MIN_TIMEOUT);
         let (ok, result) = self
             .request_response("internal_authenticate", t, |corr_id| {
@@ -343,7 +375,7 @@ impl Client {
     }
 
     /// `query` (§6.2). Unknown subjects get no reply from the server: they end in `Timeout`.
-    pub async fn query(&self, subject: &str, record: &str) -> Result<String> {
+    async fn query_jan(&self, subject: &str, record: &str) -> Result<String> {
         let t = self.config().request_timeout;
         let (ok, result) = self
             .request_response("query", t, |corr_id| ClientMessage::Query {
@@ -359,11 +391,12 @@ impl Client {
     }
 
     /// Whether the server knows a program with exactly this hash (case-sensitive, §6.2).
-    pub async fn program_exists(&self, hash: &str) -> Result<bool> {
-        Ok(self.query("program_exists", hash).await? == "true")
+    async fn program_exists_jan(&self, hash: &str) -> Result<bool> {
+        Ok(self.query_jan("program_exists", hash).await? == "true")
     }
 
-    /// Upload a program; returns its hash (blake3, lowercase hex).
+    /// Upload a program; returns its hash (blake3, lowercase hex). January-2026 servers only
+    /// (Pie 0.5: `ErrorKind::Unsupported`, use `install_program`).
     pub async fn upload_program(&self, program: &[u8]) -> Result<String> {
         self.upload_program_with_progress(program, None).await
     }
@@ -371,7 +404,7 @@ impl Client {
     /// Upload a program, reporting progress after each chunk is handed to the socket.
     /// Bytes that do not start with the WebAssembly component preamble are refused here: the
     /// real server would drop the connection without a reply (Q6).
-    pub async fn upload_program_with_progress(
+    async fn upload_program_with_progress_jan(
         &self,
         program: &[u8],
         progress: Option<&ProgressFn>,
@@ -393,12 +426,14 @@ impl Client {
             self.config().request_timeout,
             "upload_program",
             program,
-            |corr_id, chunk_index, total_chunks, chunk_data| ClientMessage::UploadProgram {
-                corr_id,
-                program_hash: hash.clone(),
-                chunk_index,
-                total_chunks,
-                chunk_data,
+            |corr_id, chunk_index, total_chunks, chunk_data| {
+                wire::encode_client(&ClientMessage::UploadProgram {
+                    corr_id,
+                    program_hash: hash.clone(),
+                    chunk_index,
+                    total_chunks,
+                    chunk_data: chunk_data.to_vec(),
+                })
             },
             progress,
         )
@@ -454,7 +489,7 @@ impl Client {
 
     /// Launch an uploaded program (§6.4). A detached instance's handle cannot receive or send;
     /// call [`Client::attach_instance`] with its id for that.
-    pub async fn launch_instance(
+    async fn launch_instance_jan(
         &self,
         hash: &str,
         args: Vec<String>,
@@ -472,7 +507,7 @@ impl Client {
     }
 
     /// Launch a program from the registry, e.g. `std/text-completion@0.1.0` (§6.5).
-    pub async fn launch_instance_from_registry(
+    async fn launch_instance_from_registry_jan(
         &self,
         name: &str,
         args: Vec<String>,
@@ -492,7 +527,7 @@ impl Client {
     }
 
     /// Attach to a detached or finished instance (§6.6). Buffered output is replayed first.
-    pub async fn attach_instance(&self, id: &str) -> Result<Instance> {
+    async fn attach_instance_jan(&self, id: &str) -> Result<Instance> {
         let norm = connection::normalize_id(id);
         self.instance_request(
             "attach_instance",
@@ -506,7 +541,7 @@ impl Client {
     }
 
     /// Instances of this user (all instances for `internal`), §6.7.
-    pub async fn list_instances(&self) -> Result<Vec<InstanceInfo>> {
+    async fn list_instances_jan(&self) -> Result<Vec<InstanceInfo>> {
         let t = self.config().request_timeout;
         match self
             .request("list_instances", Expect::List, t, |corr_id| {
@@ -523,7 +558,7 @@ impl Client {
     }
 
     /// Terminate an instance by id (§6.8). Succeeds for any well-formed UUID.
-    pub async fn terminate_instance(&self, id: &str) -> Result<()> {
+    async fn terminate_instance_jan(&self, id: &str) -> Result<()> {
         let t = self.config().request_timeout;
         let (ok, result) = self
             .request_response("terminate_instance", t, |corr_id| {
@@ -540,7 +575,7 @@ impl Client {
     }
 
     /// Application-level ping (§6.1).
-    pub async fn ping(&self) -> Result<()> {
+    async fn ping_jan(&self) -> Result<()> {
         let t = self.config().request_timeout;
         let (ok, result) = self
             .request_response("ping", t, |corr_id| ClientMessage::Ping { corr_id })
@@ -558,7 +593,7 @@ impl Client {
         let st = &s.stats;
         DebugCounts {
             pending: s.pending.len(),
-            instances: st.routes.load(Ordering::Relaxed),
+            instances: st.routes.load(Ordering::Relaxed) + s.proto.routes().len(),
             blob_assemblies: st.blob_assemblies.load(Ordering::Relaxed),
             undecodable_frames: st.undecodable_frames.load(Ordering::Relaxed),
             ignored_frames: st.ignored_frames.load(Ordering::Relaxed),
@@ -572,5 +607,153 @@ impl Client {
     #[doc(hidden)]
     pub fn debug_set_next_corr_id(&self, next: u32) {
         self.shared().pending.set_next(next);
+    }
+}
+
+/// The public calls of the January-2026 API, on either protocol (PROTOCOL-0.5.md §11). While
+/// the protocol is not known yet, each first tries its January-2026 form (see `v05`).
+impl Client {
+    /// Authenticate. January-2026: `identification`, then the key challenge if the server
+    /// has authentication enabled (`key` is needed only then). Pie 0.5: the connection is
+    /// already identified by its `x-pie-identity` header (`ClientConfig::identity`), so
+    /// this succeeds at once without a key; with a key it fails with `Unsupported` (0.5 has
+    /// no key authentication), and the connection stays usable.
+    pub async fn authenticate(&self, username: &str, key: Option<&PrivateKey>) -> Result<()> {
+        self.by_protocol(self.authenticate_jan(username, key), || async {
+            match key {
+                None => Ok(()),
+                Some(_) => Err(v05::not_on_v05(
+                    "key authentication",
+                    "a Pie 0.5 server has no users or keys (no challenge exists); the \
+                     connection is identified by its x-pie-identity header (the identity \
+                     connect option) and is already usable: authenticate without a key, or \
+                     skip the call",
+                )),
+            }
+        })
+        .await
+    }
+
+    /// Internal-token authentication (January-2026, §5.3). Pie 0.5: `Unsupported` (there is
+    /// no internal token; the connection is already trusted).
+    pub async fn internal_authenticate(&self, token: &str) -> Result<()> {
+        self.by_protocol(self.internal_authenticate_jan(token), || async {
+            Err(v05::not_on_v05(
+                "internal_authenticate",
+                "a Pie 0.5 server has no internal token; the connection is already trusted \
+                 through its x-pie-identity header, so skip this call",
+            ))
+        })
+        .await
+    }
+
+    /// `query`. January-2026: unknown subjects get no reply (they end in `Timeout`). Pie 0.5:
+    /// only `model_status` exists; other subjects are refused (`Server`).
+    pub async fn query(&self, subject: &str, record: &str) -> Result<String> {
+        self.by_protocol(self.query_jan(subject, record), || {
+            self.query05(subject, record)
+        })
+        .await
+    }
+
+    /// Whether the server knows a program with exactly this hash (January-2026, §6.2).
+    /// Pie 0.5 cannot look programs up by hash: `Unsupported` (use `check_program`).
+    pub async fn program_exists(&self, hash: &str) -> Result<bool> {
+        self.by_protocol(self.program_exists_jan(hash), || async {
+            Err(v05::not_on_v05(
+                "program_exists (by hash)",
+                "programs are found by name@version: use check_program(name, version)",
+            ))
+        })
+        .await
+    }
+
+    /// Upload a program, reporting progress after each chunk is handed to the socket.
+    /// January-2026 only: bytes that do not start with the WebAssembly component preamble
+    /// are refused here (the server would drop the connection without a reply, Q6).
+    /// Pie 0.5: `Unsupported` (programs need a manifest: use `install_program`).
+    pub async fn upload_program_with_progress(
+        &self,
+        program: &[u8],
+        progress: Option<&ProgressFn>,
+    ) -> Result<String> {
+        self.by_protocol(
+            self.upload_program_with_progress_jan(program, progress),
+            || async {
+                Err(v05::not_on_v05(
+                    "upload_program (a program without a manifest)",
+                    "use install_program(artifact, manifest_toml)",
+                ))
+            },
+        )
+        .await
+    }
+
+    /// Launch an uploaded program by hash (January-2026, §6.4). A detached instance's handle
+    /// cannot receive or send; call [`Client::attach_instance`] with its id for that.
+    /// Pie 0.5 cannot launch by hash: `Unsupported` (use `launch`).
+    pub async fn launch_instance(
+        &self,
+        hash: &str,
+        args: Vec<String>,
+        detached: bool,
+    ) -> Result<Instance> {
+        let run = self.launch_instance_jan(hash, args, detached);
+        self.by_protocol(run, || async {
+            Err(v05::not_on_v05(
+                "launch_instance (by hash)",
+                "launch an installed program by name: launch(\"name@version\", input_json, \
+                 detached)",
+            ))
+        })
+        .await
+    }
+
+    /// Launch a program by name, e.g. `std/text-completion@0.1.0` (January-2026 registry,
+    /// §6.5). Pie 0.5: `launch_process` of an installed or built-in program (`name` or
+    /// `name@version`), with the arguments as JSON input: none → `{}`, a single JSON object
+    /// → that object, otherwise `{"args": [...]}`. See [`Client::launch`] for what a
+    /// detached launch returns on 0.5.
+    pub async fn launch_instance_from_registry(
+        &self,
+        name: &str,
+        args: Vec<String>,
+        detached: bool,
+    ) -> Result<Instance> {
+        let input = v05::args_to_input(&args);
+        let run = self.launch_instance_from_registry_jan(name, args, detached);
+        self.by_protocol(run, || async {
+            crate::wire05::check_inferlet(name).map_err(|e| v05::invalid("name", e))?;
+            self.launch05(name, &input, detached).await
+        })
+        .await
+    }
+
+    /// Attach to an instance (§6.6; buffered output is replayed first). Pie 0.5: only a
+    /// process that no connection is attached to (launched detached) can be attached, and
+    /// nothing earlier is replayed; `id` must be a UUID (`InvalidArgument` otherwise, before
+    /// anything is sent).
+    pub async fn attach_instance(&self, id: &str) -> Result<Instance> {
+        self.by_protocol(self.attach_instance_jan(id), || self.attach05(id))
+            .await
+    }
+
+    /// Instances of this user (all instances for `internal`), §6.7. Pie 0.5: every process
+    /// of the server, see `list_processes` (and `list_instances05` for the field mapping).
+    pub async fn list_instances(&self) -> Result<Vec<InstanceInfo>> {
+        self.by_protocol(self.list_instances_jan(), || self.list_instances05())
+            .await
+    }
+
+    /// Terminate an instance by id (§6.8). Pie 0.5: `id` must be a UUID (`InvalidArgument`
+    /// otherwise); the attached connection receives an `Aborted` event.
+    pub async fn terminate_instance(&self, id: &str) -> Result<()> {
+        self.by_protocol(self.terminate_instance_jan(id), || self.terminate05(id))
+            .await
+    }
+
+    /// Application-level ping (§6.1; Pie 0.5 §5).
+    pub async fn ping(&self) -> Result<()> {
+        self.by_protocol(self.ping_jan(), || self.ping05()).await
     }
 }

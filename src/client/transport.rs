@@ -234,6 +234,8 @@ pub(crate) fn tls_config(extra_pems: &[Vec<u8>]) -> Result<rustls::ClientConfig>
 /// TCP connect, TLS (for wss), WebSocket handshake. The caller applies the connect timeout.
 pub(crate) async fn open(url: &str, config: &ClientConfig) -> Result<Ws> {
     let target = parse_url(url)?;
+    // Path and identity header for Pie 0.5 (and detection); January-2026 ignores both.
+    let request = super::v05::handshake_request(url, config)?;
     // Build the TLS config first: bad extra certificates are the caller's error, not the net's.
     let tls = if target.tls {
         Some(tls_config(&config.extra_root_certs_pem)?)
@@ -267,9 +269,12 @@ pub(crate) async fn open(url: &str, config: &ClientConfig) -> Result<Ws> {
     // largest regular form is a 256 KiB blob chunk or a long instance list.
     let ws_config = WebSocketConfig::default();
     let (ws, _response) =
-        tokio_tungstenite::client_async_with_config(url, transport, Some(ws_config))
+        tokio_tungstenite::client_async_with_config(request, transport, Some(ws_config))
             .await
-            .map_err(|e| conn_err(url, format!("WebSocket handshake failed: {e}")))?;
+            .map_err(|e| {
+                super::v05::handshake_error(url, &e)
+                    .unwrap_or_else(|| conn_err(url, format!("WebSocket handshake failed: {e}")))
+            })?;
     Ok(ws)
 }
 

@@ -9,9 +9,10 @@
 
 use super::connection::Shared;
 use super::pending::{Expect, PendingGuard, Reply};
+use super::v05::{self, Sent};
 use super::ProgressFn;
 use crate::error::{Error, ErrorKind, Result};
-use crate::wire::{self, ClientMessage};
+use crate::wire;
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -65,14 +66,14 @@ fn complete(
     outcome
 }
 
-/// Upload `data` in chunks built by `make(corr_id, chunk_index, total_chunks, chunk)`.
-/// Returns the first reply as `(successful, result)`.
+/// Upload `data` in chunks, each encoded by `make(corr_id, chunk_index, total_chunks, chunk)`
+/// (January-2026 or 0.5 frames alike). Returns the first reply as `(successful, result)`.
 pub(crate) async fn upload(
     shared: &Shared,
     timeout: Duration,
     what: &str,
     data: &[u8],
-    make: impl Fn(u32, u64, u64, Vec<u8>) -> ClientMessage,
+    make: impl Fn(u32, u64, u64, &[u8]) -> Vec<u8>,
     progress: Option<&ProgressFn>,
 ) -> Result<(bool, String)> {
     let (id, mut rx): (u32, ReplyRx) = shared.pending.register(Expect::Response)?;
@@ -122,7 +123,7 @@ pub(crate) async fn upload(
         while in_flight.len() >= MAX_CHUNKS_IN_FLIGHT {
             wait_oldest!();
         }
-        let frame = wire::encode_client(&make(id, index, total_chunks, chunk.to_vec()));
+        let frame = make(id, index, total_chunks, chunk);
         let (ack_tx, ack_rx) = oneshot::channel();
         tokio::select! {
             biased;
@@ -130,7 +131,7 @@ pub(crate) async fn upload(
                 let rest = in_flight.drain(..).map(|(_, b)| b);
                 return complete(reply_outcome(shared, r), progress, rest, reported, total_bytes);
             }
-            s = tokio::time::timeout(timeout, shared.send_frame(frame, Some(ack_tx))) => match s {
+            s = tokio::time::timeout(timeout, v05::send(shared, Sent::Request(id), frame, Some(ack_tx))) => match s {
                 Err(_) => return Err(timeout_err(what, timeout)),
                 Ok(Err(e)) => return Err(e),
                 Ok(Ok(())) => {}

@@ -86,7 +86,9 @@ impl From<InstanceEvent> for PieEvent {
             InstanceEvent::OutOfResources(t) => {
                 (PieEventKind::OutOfResources, Some(t), Vec::new(), 0)
             }
-            InstanceEvent::Blob(b) => (PieEventKind::Blob, None, b, 0),
+            InstanceEvent::Blob(b) | InstanceEvent::NamedBlob { data: b, .. } => {
+                (PieEventKind::Blob, None, b, 0)
+            }
             InstanceEvent::Stdout(t) => (PieEventKind::Stdout, Some(t), Vec::new(), 0),
             InstanceEvent::Stderr(t) => (PieEventKind::Stderr, Some(t), Vec::new(), 0),
             InstanceEvent::Unknown { message, .. } => {

@@ -127,6 +127,8 @@ impl From<ErrorKind> for PieStatus {
             ErrorKind::StreamEnded => PieStatus::StreamEnded,
             ErrorKind::Io => PieStatus::Io,
             ErrorKind::Internal => PieStatus::Internal,
+            // Until the C API has PIE_STATUS_UNSUPPORTED (issue 12, phase 2).
+            ErrorKind::Unsupported => PieStatus::Server,
         }
     }
 }
