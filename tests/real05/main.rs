@@ -8,6 +8,7 @@
 //! When asked to run (`--ignored`) without `PIE05_URL`, each test fails: it never passes
 //! without having talked to the server.
 
+mod capi;
 mod support;
 
 use pie::{Client, InstanceEvent, Protocol};
@@ -225,4 +226,33 @@ async fn connect() -> Client {
         .await
         .unwrap_or_else(|e| panic!("authenticate on {url}: {e}"));
     client
+}
+
+/// A C program streams a compat-openai generation through the C API, given the plain
+/// `ws://host:port` (no path): libpie finds the 0.5 server by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real pie-server 0.5.2: scripts/pie05/with_server.sh (see the file's doc)"]
+async fn c_program_streams_a_generation() {
+    let url = server_url();
+    let plain = url.trim_end_matches("/v1/ws").to_string();
+    let program = capi::Program::build("generate");
+    let (code, stdout, stderr) =
+        tokio::task::spawn_blocking(move || program.run(&[&plain, "3"], GENERATION_DEADLINE))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "generate failed:\n{stdout}\n{stderr}");
+    let chunks: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("chunk "))
+        .map(json)
+        .collect();
+    assert!(chunks.len() >= 2, "token chunks and [DONE]: {stdout}");
+    assert_eq!(
+        chunks.last().unwrap(),
+        &serde_json::json!({"data": "[DONE]"})
+    );
+    for chunk in &chunks[..chunks.len() - 1] {
+        assert_eq!(chunk["data"]["object"], "text_completion", "{chunk}");
+    }
+    assert_eq!(stdout.lines().last(), Some("completed "), "{stdout}");
 }
