@@ -233,7 +233,11 @@ class Harness:
 
 def run_command(command, env, timeout):
     """Run the command in its own process group; kill the whole group on timeout."""
-    process = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        process = subprocess.Popen(command, env=env, start_new_session=True)
+    except OSError as error:
+        say(f"cannot run {command[0]}: {error}")
+        return 127
     try:
         return process.wait(timeout)
     except subprocess.TimeoutExpired:
