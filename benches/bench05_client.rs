@@ -45,6 +45,9 @@ struct Args {
     pings: usize,
     events: usize,
     launches: usize,
+    /// A current-thread runtime: the connection's reader runs on the calling thread, so no
+    /// event crosses threads (default: a multi-thread runtime with one worker).
+    current_thread: bool,
 }
 
 fn parse_args() -> Args {
@@ -53,6 +56,7 @@ fn parse_args() -> Args {
         pings: 2000,
         events: 100_000,
         launches: 20,
+        current_thread: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,6 +66,7 @@ fn parse_args() -> Args {
             "--pings" => args.pings = value().parse().expect("--pings N"),
             "--events" => args.events = value().parse().expect("--events N"),
             "--launches" => args.launches = value().parse().expect("--launches N"),
+            "--current-thread" => args.current_thread = true,
             "--bench" => {} // added by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -137,11 +142,17 @@ async fn run(args: Args) -> String {
 
 fn main() {
     let args = parse_args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = if args.current_thread {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+    }
+    .expect("runtime");
     let line = runtime.block_on(async {
         tokio::time::timeout(LIMIT, run(args))
             .await
