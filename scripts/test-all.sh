@@ -3,13 +3,14 @@
 #
 #   scripts/test-all.sh              the default stages (<= 10 minutes on 2 cores from a fresh
 #                                    clone, build included; README "Tests" gives each stage's time)
-#   scripts/test-all.sh --full       also the long stages: bench, fuzz, tsan (PIE_FULL=1 does the same)
+#   scripts/test-all.sh --full       also the long stages: bench, fuzz, tsan, real05 (PIE_FULL=1 does the same)
 #   scripts/test-all.sh fmt go       only the named stages (default or long)
 #
 # Default stages: fmt, clippy, build, test (cargo test --workspace: wire, keys, client core,
 # reliability, footprint, the C programs, examples, packaging, header, simulator), conformance,
-# conformance05, c_valgrind, c_asan, go. Long stages: bench (scripts/bench.sh --quick --check, release build),
-# fuzz (scripts/fuzz.sh, nightly), tsan (scripts/tsan.sh, nightly).
+# conformance05, c_valgrind, c_asan, go. Long stages: bench (scripts/bench.sh --quick --check,
+# release build), fuzz (scripts/fuzz.sh, nightly), tsan (scripts/tsan.sh, nightly), real05 (a real pie-server
+# 0.5.2: scripts/pie05).
 #
 # One debug build in ${CARGO_TARGET_DIR:-target} is shared by the default stages; the long
 # stages build their own (release, fuzz/target, target/tsan). Each stage passes, fails, or is
@@ -186,8 +187,15 @@ stage_tsan() {
   bash scripts/tsan.sh
 }
 
+# A real pie-server 0.5.2 (installed from PyPI into ~/.cache/libpie/pie05 on first use, ~1 min;
+# ~3 GB RSS while it runs): conformance05.py, the test inferlets, a generation and libpie's 0.5
+# end-to-end tests against it (scripts/pie05/e2e.sh; a wedged engine is restarted and reported).
+stage_real05() {
+  timeout 3600 bash scripts/pie05/with_server.sh -- bash scripts/pie05/e2e.sh
+}
+
 DEFAULT_STAGES=(fmt clippy build test conformance conformance05 c_valgrind c_asan go)
-LONG_STAGES=(bench fuzz tsan)
+LONG_STAGES=(bench fuzz tsan real05)
 
 if [ "${#only[@]}" -gt 0 ]; then
   STAGES=("${only[@]}")
