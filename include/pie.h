@@ -267,6 +267,39 @@ typedef enum PieInstanceStatus {
 } PieInstanceStatus;
 
 /*
+ Severity of a log record (pie_set_log_callback). A callback set for one level receives
+ that level and every more severe one.
+ */
+typedef enum PieLogLevel {
+  /*
+   No records (pie_set_log_callback with this level removes the callback).
+   */
+  PIE_LOG_LEVEL_OFF = 0,
+  /*
+   Failures: a connection ended by an error, a request refused by the server.
+   */
+  PIE_LOG_LEVEL_ERROR = 1,
+  /*
+   Unexpected things libpie handled: a skipped undecodable frame, a dropped blob, a
+   request that timed out.
+   */
+  PIE_LOG_LEVEL_WARN = 2,
+  /*
+   Milestones: connected, authenticated, program uploaded, instance launched, closed.
+   */
+  PIE_LOG_LEVEL_INFO = 3,
+  /*
+   Decisions in detail: launch results per request, events for unknown instances, stray
+   replies, ignored frames.
+   */
+  PIE_LOG_LEVEL_DEBUG = 4,
+  /*
+   Everything libpie can report.
+   */
+  PIE_LOG_LEVEL_TRACE = 5,
+} PieLogLevel;
+
+/*
  A connection to a Pie server (opaque). Created by pie_client_connect (or
  pie_op_take_client), owned by the caller, freed with pie_client_free. Every function taking a
  client may be called from any thread, concurrently.
@@ -1004,6 +1037,41 @@ enum PieStatus pie_key_load_memory(const uint8_t *data,
  Frees a key (operations already started with it keep their own reference). NULL is a no-op.
  */
 void pie_key_free(struct PieKey *key);
+
+/*
+ Sends libpie's diagnostics to `callback(user_data, level, target, message)`, for the whole
+ process (every client), replacing any callback set before. Records of `level` and more
+ severe are delivered; nothing is even formatted for levels filtered out, and with no
+ callback set logging costs one relaxed atomic load per decision point.
+
+ `target` names the part of libpie that logs: "pie::connection" (connect, close, why a
+ connection ended), "pie::auth", "pie::upload", "pie::launch" (launch results, instance
+ streams ending) or "pie::protocol" (why a frame was skipped or ignored, stray replies,
+ dropped blobs, timeouts). `target` and `message` are NUL-terminated UTF-8, borrowed for the
+ duration of the call only. The wording of messages is not a stable interface.
+
+ The callback runs on the thread that made the decision: a host thread inside a libpie call
+ or one of libpie's network threads. It is never called while libpie holds a lock, so it
+ may call libpie (even pie_set_log_callback), but it must be quick and must not block: a
+ network thread waits for it. Calls may come from several threads at once.
+
+ `drop(user_data)` (optional) runs exactly once, after the last call of `callback`, when the
+ callback is replaced or removed: on the thread that replaced it, or on the thread that was
+ still inside a call at that moment, once that call returns.
+
+ A NULL `callback` or `level` PIE_LOG_LEVEL_OFF removes the current callback (then
+ `user_data` and `drop` are ignored and nothing is taken). `level` is one of the
+ PIE_LOG_LEVEL_* values. Errors: PIE_STATUS_INVALID_ARGUMENT (a level out of range; nothing
+ is changed and `drop` is not called).
+ */
+enum PieStatus pie_set_log_callback(int32_t level,
+                                    void (*callback)(void *user_data,
+                                                     enum PieLogLevel level,
+                                                     const char *target,
+                                                     const char *message),
+                                    void *user_data,
+                                    void (*drop)(void *user_data),
+                                    struct PieError **out_err);
 
 /*
  Whether the operation finished: PIE_STATUS_PENDING while it runs, then its final status

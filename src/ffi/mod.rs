@@ -15,6 +15,7 @@ mod client;
 mod dispatch;
 mod instance;
 mod key;
+mod log;
 mod op;
 mod runtime;
 mod status;
@@ -26,6 +27,7 @@ use std::ffi::c_char;
 pub use client::*;
 pub use instance::*;
 pub use key::*;
+pub use log::*;
 pub use op::*;
 pub use status::*;
 
