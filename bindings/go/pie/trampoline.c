@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "_cgo_export.h"
+#include "pie.h"
 
 void pieGoProgressTrampoline(void *user_data, uint64_t sent, uint64_t total) {
   pieGoProgress((uintptr_t)user_data, sent, total);
