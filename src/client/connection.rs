@@ -1,14 +1,14 @@
 //! The connection's two tasks and the state they share with the API.
 //!
-//! * **Writing** (see docs/BENCHMARKS.md, "Thread hand-offs per request"): a caller
-//!   whose frame needs no acknowledgement writes it itself, on its own thread, when the sink
-//!   is free and nothing is queued before it (`Shared::send_frame`): no hand-off to another
-//!   task for the common request. Otherwise the frame goes to the **writer** task through a
-//!   bounded channel; the writer writes what is queued, flushes when the channel runs dry (so
-//!   pipelined requests share syscalls), and only then acknowledges frames that asked for it
-//!   (upload progress: "handed to the socket"). A caller never waits on the socket: if the
-//!   sink cannot take its frame at once, the frame is queued; if the flush cannot finish at
-//!   once, the writer finishes it.
+//! * **Writing** (see docs/BENCHMARKS.md, "Thread hand-offs per request"): a caller whose
+//!   frame needs no acknowledgement writes it itself, on its own thread, when the sink is
+//!   free, nothing is queued before it and no other request is in flight
+//!   (`Shared::send_frame`): no hand-off to another task for the common request. Otherwise
+//!   the frame goes to the **writer** task through a bounded channel; the writer writes what
+//!   is queued, flushes when the channel runs dry (so pipelined requests share syscalls), and
+//!   only then acknowledges frames that asked for it (upload progress: "handed to the
+//!   socket"). A caller never waits on the socket: if the sink cannot take its frame at once,
+//!   the frame is queued; if the flush cannot finish at once, the writer finishes it.
 //! * The **reader** owns the WebSocket stream. It decodes every binary frame, completes pending
 //!   requests by corr_id and routes instance output by instance id into per-instance queues.
 //!   It never waits on a consumer. Its routing table is its own (no lock): queues are created
@@ -150,6 +150,11 @@ impl Shared {
         };
         // Checked again under the lock: the writer decrements only after flushing, under it.
         if self.queued.load(Ordering::SeqCst) != 0 {
+            return Direct::Busy(data);
+        }
+        // Several requests in flight: the writer batches their frames into fewer syscalls,
+        // which beats one write per caller for throughput; a lone request goes straight out.
+        if self.pending.len() > 1 {
             return Direct::Busy(data);
         }
         let ready = std::future::poll_fn(|cx| Poll::Ready(sink.poll_ready_unpin(cx))).await;
