@@ -224,6 +224,39 @@ typedef enum PieStatus {
 } PieStatus;
 
 /*
+ Severity of a log record (pie_set_log_callback). A callback set for one level receives
+ that level and every more severe one.
+ */
+typedef enum PieLogLevel {
+  /*
+   No records (pie_set_log_callback with this level removes the callback).
+   */
+  PIE_LOG_LEVEL_OFF = 0,
+  /*
+   Failures: a connection ended by an error, a request refused by the server.
+   */
+  PIE_LOG_LEVEL_ERROR = 1,
+  /*
+   Unexpected things libpie handled: a skipped undecodable frame, a dropped blob, a
+   request that timed out.
+   */
+  PIE_LOG_LEVEL_WARN = 2,
+  /*
+   Milestones: connected, authenticated, program uploaded, instance launched, closed.
+   */
+  PIE_LOG_LEVEL_INFO = 3,
+  /*
+   Decisions in detail: launch results per request, events for unknown instances, stray
+   replies, ignored frames.
+   */
+  PIE_LOG_LEVEL_DEBUG = 4,
+  /*
+   Everything libpie can report.
+   */
+  PIE_LOG_LEVEL_TRACE = 5,
+} PieLogLevel;
+
+/*
  The protocol of a connection. Stable numbers.
  */
 typedef enum PieProtocol {
@@ -368,10 +401,12 @@ typedef struct PieKey PieKey;
 typedef struct PieOp PieOp;
 
 /*
- End of the connection: `(user_data, status, message)`; see
- pie_client_set_connection_callback.
+ A log record: `(user_data, level, target, message)`; see pie_set_log_callback.
  */
-typedef void (*PieConnectionCallback)(void *user_data, enum PieStatus status, const char *message);
+typedef void (*PieLogCallback)(void *user_data,
+                               enum PieLogLevel level,
+                               const char *target,
+                               const char *message);
 
 /*
  Releases a callback's `user_data`: called once, on the client's callback thread, after the
@@ -379,6 +414,12 @@ typedef void (*PieConnectionCallback)(void *user_data, enum PieStatus status, co
  object was freed first). May be NULL.
  */
 typedef void (*PieDropCallback)(void *user_data);
+
+/*
+ End of the connection: `(user_data, status, message)`; see
+ pie_client_set_connection_callback.
+ */
+typedef void (*PieConnectionCallback)(void *user_data, enum PieStatus status, const char *message);
 
 /*
  Upload progress: `(user_data, bytes_sent, bytes_total)`; see pie_client_upload_program.
@@ -429,6 +470,38 @@ const char *pie_error_message(const struct PieError *err);
  Frees an error returned through an `out_err` parameter. NULL is a no-op.
  */
 void pie_error_free(struct PieError *err);
+
+/*
+ Sends libpie's diagnostics to `callback(user_data, level, target, message)`, for the whole
+ process (every client), replacing any callback set before. Records of `level` and more
+ severe are delivered; nothing is even formatted for levels filtered out, and with no
+ callback set logging costs one relaxed atomic load per decision point.
+
+ `target` names the part of libpie that logs: "pie::connection" (connect, close, why a
+ connection ended), "pie::auth", "pie::upload", "pie::launch" (launch results, instance
+ streams ending) or "pie::protocol" (why a frame was skipped or ignored, stray replies,
+ dropped blobs, timeouts). `target` and `message` are NUL-terminated UTF-8, borrowed for the
+ duration of the call only. The wording of messages is not a stable interface.
+
+ The callback runs on the thread that made the decision: a host thread inside a libpie call
+ or one of libpie's network threads. It is never called while libpie holds a lock, so it
+ may call libpie (even pie_set_log_callback), but it must be quick and must not block: a
+ network thread waits for it. Calls may come from several threads at once.
+
+ `drop(user_data)` (optional) runs exactly once, after the last call of `callback`, when the
+ callback is replaced or removed: on the thread that replaced it, or on the thread that was
+ still inside a call at that moment, once that call returns.
+
+ A NULL `callback` or `level` PIE_LOG_LEVEL_OFF removes the current callback (then
+ `user_data` and `drop` are ignored and nothing is taken). `level` is one of the
+ PIE_LOG_LEVEL_* values. Errors: PIE_STATUS_INVALID_ARGUMENT (a level out of range; nothing
+ is changed and `drop` is not called).
+ */
+enum PieStatus pie_set_log_callback(int32_t level,
+                                    PieLogCallback callback,
+                                    void *user_data,
+                                    PieDropCallback drop,
+                                    struct PieError **out_err);
 
 /*
  Frees a string that libpie handed to the caller (pie_client_query's result). NULL is a no-op.

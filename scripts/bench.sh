@@ -4,13 +4,16 @@
 #   scripts/bench.sh            full run (~3-5 min on 2 cores)
 #   scripts/bench.sh --quick    smaller counts, < 60 s (CI smoke test)
 #   scripts/bench.sh --only streaming,upload    selected sections
-#   scripts/bench.sh --check    exit non-zero if any target is missed (default: report only)
+#   scripts/bench.sh --check    exit 3 if a STABLE target is missed (allocation counts, memory,
+#                               the delayed-ACK stall); noisy targets (latency and throughput
+#                               ratios on a shared machine) are reported, never enforced
+#   scripts/bench.sh --quick --check    the smoke run of the default test command
 #   scripts/bench.sh --update-doc   also replace the results in docs/BENCHMARKS.md (between the
 #                                   "results:begin" and "results:end" markers)
 #
 # Sections: ping, first-output, streaming, upload, scale, idle. The results table (Markdown) goes
 # to stdout; progress to stderr. The machine is described first (for docs/BENCHMARKS.md).
-# Exit status: non-zero if a measurement failed, or with --check if a target was missed.
+# Exit status: non-zero if a measurement failed, or with --check if a stable target was missed.
 set -euo pipefail
 
 ROOT="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -66,7 +69,14 @@ if [ "$UPDATE_DOC" -eq 1 ]; then
     ' "$DOC" > "$DOC.tmp" && mv "$DOC.tmp" "$DOC"
     echo "updated $DOC" >&2
 fi
-if [ "$CHECK" -eq 1 ] && grep -q '\*\*MISS\*\*' "$OUT"; then
-    echo "targets missed (see the table)" >&2
-    exit 3
+if [ "$CHECK" -eq 1 ]; then
+    missed="$(sed -n 's/^stable targets missed: \([0-9]*\)$/\1/p' "$OUT")"
+    if [ -z "$missed" ]; then
+        echo "no 'stable targets missed' line in the output" >&2
+        exit 3
+    fi
+    if [ "$missed" -ne 0 ]; then
+        echo "$missed stable target(s) missed (see the table)" >&2
+        exit 3
+    fi
 fi

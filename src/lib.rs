@@ -9,6 +9,7 @@ pub mod client;
 pub mod error;
 pub mod ffi;
 pub mod keys;
+pub mod log;
 pub mod wire;
 pub mod wire05;
 

@@ -1,87 +1,19 @@
-//! Thin safe wrappers over the C ABI (`pie::ffi`, the same `extern "C"` functions a C host
-//! links), used the way a C host would use them: blocking calls, NUL-terminated strings.
+//! Thin safe wrappers over the C ABI, used the way a C host would use them: blocking calls,
+//! NUL-terminated strings. Every call goes to the real exported function (`pie::ffi::pie_*`,
+//! the same `#[no_mangle] extern "C"` definitions a C host links); nothing here re-declares
+//! the ABI, so a signature change in the library breaks this build instead of drifting.
 
 use pie::ffi::{
-    PieClient, PieConnectOptions, PieError, PieEvent, PieEventKind, PieInstance, PieKey, PieStatus,
-    PIE_HASH_BUFFER_SIZE,
+    pie_client_authenticate, pie_client_connect, pie_client_free, pie_client_launch_instance,
+    pie_client_ping, pie_client_ping_async, pie_client_upload_program, pie_connect_options_free,
+    pie_connect_options_new, pie_connect_options_set_tcp_quickack, pie_error_free,
+    pie_error_message, pie_event_free, pie_event_is_terminal, pie_event_kind, pie_event_text,
+    pie_instance_free, pie_instance_recv, pie_instance_send, pie_instance_set_callback,
+    pie_op_free, pie_op_wait, pie_status_name, PieClient, PieError, PieEvent, PieEventKind,
+    PieInstance, PieOp, PieStatus, PIE_HASH_BUFFER_SIZE,
 };
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
-
-// The C ABI exactly as include/pie.h declares it: the `#[no_mangle]` definitions live in the
-// `pie` rlib (in private modules, so they are reached by symbol, as a C host reaches them).
-type EventCb = unsafe extern "C" fn(*mut c_void, PieStatus, *const PieEvent);
-type DropCb = unsafe extern "C" fn(*mut c_void);
-type ProgressCb = unsafe extern "C" fn(*mut c_void, u64, u64);
-// The handle types are opaque to the host and only ever passed by pointer, as in C.
-#[allow(improper_ctypes)]
-extern "C" {
-    fn pie_error_message(err: *const PieError) -> *const c_char;
-    fn pie_error_free(err: *mut PieError);
-    fn pie_status_name(status: i32) -> *const c_char;
-    fn pie_connect_options_new() -> *mut PieConnectOptions;
-    fn pie_connect_options_free(options: *mut PieConnectOptions);
-    fn pie_connect_options_set_tcp_quickack(
-        options: *mut PieConnectOptions,
-        enabled: bool,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    fn pie_client_connect(
-        url: *const c_char,
-        options: *const PieConnectOptions,
-        out_client: *mut *mut PieClient,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    fn pie_client_free(client: *mut PieClient);
-    fn pie_client_authenticate(
-        client: *const PieClient,
-        username: *const c_char,
-        key: *const PieKey,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    fn pie_client_ping(client: *const PieClient, out_err: *mut *mut PieError) -> PieStatus;
-    fn pie_client_upload_program(
-        client: *const PieClient,
-        data: *const u8,
-        len: usize,
-        progress: Option<ProgressCb>,
-        user_data: *mut c_void,
-        out_hash: *mut c_char,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    fn pie_client_launch_instance(
-        client: *const PieClient,
-        hash: *const c_char,
-        argv: *const *const c_char,
-        argc: usize,
-        detached: bool,
-        out_instance: *mut *mut PieInstance,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    fn pie_instance_send(
-        instance: *const PieInstance,
-        message: *const c_char,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    fn pie_instance_recv(
-        instance: *const PieInstance,
-        timeout_ms: i32,
-        out_event: *mut *mut PieEvent,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    fn pie_instance_set_callback(
-        instance: *const PieInstance,
-        callback: Option<EventCb>,
-        user_data: *mut c_void,
-        drop: Option<DropCb>,
-        out_err: *mut *mut PieError,
-    ) -> PieStatus;
-    fn pie_instance_free(instance: *mut PieInstance);
-    fn pie_event_kind(event: *const PieEvent) -> PieEventKind;
-    fn pie_event_text(event: *const PieEvent, out_len: *mut usize) -> *const c_char;
-    fn pie_event_is_terminal(event: *const PieEvent) -> bool;
-    fn pie_event_free(event: *mut PieEvent);
-}
 
 pub type R<T> = Result<T, String>;
 
@@ -161,6 +93,37 @@ pub fn ping(c: &CClient) -> R<()> {
     let mut err = ptr::null_mut();
     // SAFETY: live client.
     unsafe { check("pie_client_ping", pie_client_ping(c.0, &mut err), err) }
+}
+
+/// `n` pings in flight at once: `n` pie_client_ping_async operations started back to back,
+/// then each waited for and freed (the way a C host pipelines requests on one thread).
+pub fn ping_in_flight(c: &CClient, n: usize) -> R<()> {
+    let mut ops: Vec<*mut PieOp> = Vec::with_capacity(n);
+    let mut result = Ok(());
+    for _ in 0..n {
+        let mut op = ptr::null_mut();
+        let mut err = ptr::null_mut();
+        // SAFETY: live client, valid out-pointers.
+        let st = unsafe { pie_client_ping_async(c.0, &mut op, &mut err) };
+        // SAFETY: status and error object from the call above.
+        if let Err(e) = unsafe { check("pie_client_ping_async", st, err) } {
+            result = Err(e);
+            break;
+        }
+        ops.push(op);
+    }
+    for op in ops {
+        // SAFETY: operations we own, each waited for and freed once.
+        unsafe {
+            let st = pie_op_wait(op, -1, ptr::null_mut());
+            if st != PieStatus::Ok && result.is_ok() {
+                let name = CStr::from_ptr(pie_status_name(st as i32)).to_string_lossy();
+                result = Err(format!("pie_op_wait: {name}"));
+            }
+            pie_op_free(op);
+        }
+    }
+    result
 }
 
 pub fn upload(c: &CClient, program: &[u8]) -> R<String> {

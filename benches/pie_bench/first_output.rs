@@ -90,23 +90,36 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
             report(rep, "C API", quickack, first, after),
         ));
     }
-    for (api, quickack, median) in medians.iter().filter(|m| m.1) {
-        rep.check(
+    for (api, _, median) in medians.iter().filter(|m| m.1) {
+        rep.check_noisy(
             format!("launch → first Stdout ≤ 1 ms median ({api}, quickack on)"),
             ms(*median),
-            *median <= Duration::from_millis(1) && *quickack,
+            *median <= Duration::from_millis(1),
         );
     }
+    // The measurement proves something only if the stall is there without the mitigation
+    // (the simulator reproduces the server's Nagle + the client's delayed ACK) and gone with it.
     let off: Vec<_> = medians.iter().filter(|m| !m.1).map(|m| m.2).collect();
     let on: Vec<_> = medians.iter().filter(|m| m.1).map(|m| m.2).collect();
     if let (Some(off), Some(on)) = (off.iter().min(), on.iter().max()) {
+        let removed = off.saturating_sub(*on);
         rep.row(
             "first-out",
             "delayed-ACK stall removed by quickack (min off − max on)",
-            ms(off.saturating_sub(*on)),
-            "§16 reference: ≈ 40 ms stall without the mitigation",
+            ms(removed),
+            "medians of the four rows above",
+        );
+        rep.check(
+            "quickack removes a delayed-ACK stall of ≥ 20 ms (min off − max on)",
+            ms(removed),
+            removed >= Duration::from_millis(20),
         );
     }
+    rep.reference(
+        "first-out",
+        "launch result → first Stdout, plain client socket / re-armed TCP_QUICKACK, median",
+        "42.9 ms / 0.01 ms",
+    );
     Ok(())
 }
 

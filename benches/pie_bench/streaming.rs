@@ -58,7 +58,7 @@ impl Path {
 
     fn label(self) -> &'static str {
         match self {
-            Path::Raw => "raw tokio-tungstenite client (ceiling)",
+            Path::Raw => "raw tokio-tungstenite client, counts Stdout frames (ceiling)",
             Path::Rust => "Rust core, recv awaited from a host thread (block_on)",
             Path::RustTask => "Rust core, recv awaited in a task on the app runtime",
             Path::CPoll => "C API polled (pie_instance_recv, -1)",
@@ -134,11 +134,10 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
             ),
         );
     }
-    rep.row(
+    rep.reference(
         "streaming",
-        "PROTOCOL §16 reference (real server, minimal client, 2 cores)",
+        "100,000 short Stdout lines to a minimal client, frames/s",
         "370,000–400,000",
-        "frames/s",
     );
     decode_allocations(rep);
     let (Some(raw), Some(rust), Some(rust_task), Some(cpoll), Some(ccb)) = (
@@ -155,7 +154,7 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
         (Path::CPoll, cpoll),
         (Path::CCallback, ccb),
     ] {
-        rep.check(
+        rep.check_noisy(
             format!("streaming ≥ 50 % of raw WebSocket: {}", p.label()),
             pct(r.rate() / raw.rate()),
             r.rate() >= 0.5 * raw.rate(),
@@ -163,7 +162,7 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
     }
     for (p, r) in [(Path::CPoll, cpoll), (Path::CCallback, ccb)] {
         let slower = 1.0 - r.rate() / rust.rate();
-        rep.check(
+        rep.check_noisy(
             // Like for like: the C API is called from host threads, so it is compared with
             // the Rust core awaited from a host thread.
             format!(
@@ -181,9 +180,9 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
             slower <= 0.05,
         );
     }
-    // Callback path: allocations per event beyond the event text. The text itself is one
-    // allocation (the String decoded from the frame); the raw client's cost (tungstenite's
-    // frame handling) is also unavoidable with this WebSocket library; the rest is overhead.
+    // Callback path: allocations per event, all threads. tungstenite allocates twice per frame
+    // (the raw client pays that too) and the event text is one allocation; anything beyond
+    // those 3.00 is overhead of libpie.
     let n = ccb.events as f64;
     let cb_thread = ccb.allocs.of(alloc::CALLBACK) as f64 / n;
     let total = ccb.allocs.total() as f64 / n;
@@ -193,18 +192,15 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
         "C callback path: allocations per event (all threads / callback thread)",
         format!("{total:.2} / {cb_thread:.2}"),
         format!(
-            "raw client: {raw_total:.2}/event (tungstenite); Rust core: {:.2}/event",
+            "raw client: {raw_total:.2}/event (tungstenite frame + text); Rust core: {:.2}/event",
             rust.allocs.total() as f64 / rust.events as f64
         ),
     );
-    let allowed = raw_total + 1.0;
     rep.check(
-        "callback path: no per-event allocation beyond the event text",
-        format!(
-            "{total:.2} allocations/event vs {allowed:.2} allowed (tungstenite {raw_total:.2} + text 1); \
-             {cb_thread:.2} on the callback thread"
-        ),
-        total <= allowed + 0.05,
+        "callback path ≤ 3.00 allocations per event (tungstenite 2 + the text 1)",
+        format!("{total:.2} allocations/event; {cb_thread:.2} on the callback thread"),
+        // Printed with two decimals: 3.004 shows as 3.00 and passes.
+        total < 3.005,
     );
     Ok(())
 }
@@ -256,7 +252,7 @@ fn one(ctx: &Ctx, sim: &Sim, hash: &str, count: u64, path: Path) -> Result<Run, 
                 .map_err(|e| e.to_string())?;
             // Connect outside the measured region.
             let ws = rt.block_on(raw_connect(&sim.url))?;
-            alloc::counting(|| rt.block_on(raw_stream(ws, hash, &args, count)))
+            alloc::counting(|| rt.block_on(raw_stream(ws, hash, &args)))
         }
         Path::Rust => {
             let c = ctx.rt.block_on(core::connect(&sim.url, true))?;
@@ -424,14 +420,10 @@ pub async fn raw_connect(url: &str) -> Result<RawWs, String> {
     }
 }
 
-/// Launches the flood and reads frames until the launch result, `count` outputs and the
-/// terminal event have arrived, decoding only the last one (to check it is the terminal event).
-async fn raw_stream(
-    mut ws: RawWs,
-    hash: &str,
-    args: &[String],
-    count: u64,
-) -> Result<(u64, Duration), String> {
+/// Launches the flood and reads frames until the terminal event, counting the Stdout outputs
+/// (each frame is classified with the same borrowed-id fast decoder the client uses; frames of
+/// other kinds are not counted). Ends with an error on anything but a Completed event.
+async fn raw_stream(mut ws: RawWs, hash: &str, args: &[String]) -> Result<(u64, Duration), String> {
     let t = Instant::now();
     let launch = wire::encode_client(&ClientMessage::LaunchInstance {
         corr_id: 2,
@@ -442,26 +434,35 @@ async fn raw_stream(
     ws.send(Message::Binary(launch))
         .await
         .map_err(|e| e.to_string())?;
-    let want = count + 2;
-    let mut frames = 0u64;
-    let last = loop {
+    let mut stdout = 0u64;
+    loop {
         match ws.next().await {
-            Some(Ok(Message::Binary(b))) => {
-                frames += 1;
-                if frames == want {
-                    break b;
+            Some(Ok(Message::Binary(b))) => match wire::decode_event_frame(&b) {
+                Some(wire::EventFrame {
+                    body: wire::EventBody::Output(wire::StreamingOutput::Stdout(text)),
+                    ..
+                }) => {
+                    stdout += 1;
+                    std::hint::black_box(text);
                 }
-            }
+                Some(wire::EventFrame {
+                    body: wire::EventBody::Event { code, message },
+                    ..
+                }) if code != wire::event_code::MESSAGE => {
+                    if code != wire::event_code::COMPLETED {
+                        return Err(format!("raw: instance ended with {code}: {message}"));
+                    }
+                    break;
+                }
+                // The launch result, Stderr, messages: not Stdout, not the end.
+                _ => {}
+            },
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.to_string()),
             None => return Err("raw: connection ended".into()),
         }
-    };
-    let elapsed = t.elapsed();
-    match wire::decode_server(&last) {
-        Ok(ServerMessage::InstanceEvent { event: 1, .. }) => {}
-        other => return Err(format!("raw: unexpected last frame {other:?}")),
     }
+    let elapsed = t.elapsed();
     let _ = ws.close(None).await;
-    Ok((count, elapsed))
+    Ok((stdout, elapsed))
 }

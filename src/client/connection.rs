@@ -1,8 +1,14 @@
 //! The connection's two tasks and the state they share with the API.
 //!
-//! * The **writer** owns the WebSocket sink and is fed by a bounded channel. It writes what is
-//!   queued, flushes when the channel runs dry (so pipelined requests share syscalls), and only
-//!   then acknowledges frames that asked for it (upload progress: "handed to the socket").
+//! * **Writing** (see docs/BENCHMARKS.md, "Thread hand-offs per request"): a caller whose
+//!   frame needs no acknowledgement writes it itself, on its own thread, when the sink is
+//!   free, nothing is queued before it and no other request is in flight
+//!   (`Shared::send_frame`): no hand-off to another task for the common request. Otherwise
+//!   the frame goes to the **writer** task through a bounded channel; the writer writes what
+//!   is queued, flushes when the channel runs dry (so pipelined requests share syscalls), and
+//!   only then acknowledges frames that asked for it (upload progress: "handed to the
+//!   socket"). A caller never waits on the socket: if the sink cannot take its frame at once,
+//!   the frame is queued; if the flush cannot finish at once, the writer finishes it.
 //! * The **reader** owns the WebSocket stream. It decodes every binary frame, completes pending
 //!   requests by corr_id and routes instance output by instance id into per-instance queues.
 //!   It never waits on a consumer. Its routing table is its own (no lock): queues are created
@@ -24,6 +30,8 @@ use super::events::{EventQueue, InstanceEvent};
 use super::pending::{Expect, PendingMap, QueueHandoff, Reply};
 use super::transport::Ws;
 use crate::error::{Error, ErrorKind};
+use crate::log::Level;
+use crate::pie_log;
 use crate::wire::{self, ServerMessage, StreamingOutput};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -31,6 +39,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::AbortHandle;
@@ -51,6 +60,8 @@ pub(crate) enum WriterCmd {
     },
     /// Send a WebSocket Close, then give the server `CLOSE_WAIT` before forcing the end.
     Close,
+    /// Finish writing what a caller left in the sink (its flush could not complete at once).
+    Flush,
 }
 
 #[derive(Default)]
@@ -66,6 +77,14 @@ pub(crate) struct Stats {
 
 pub(crate) struct Shared {
     pub pending: PendingMap,
+    /// The WebSocket's write half. Locked by the writer task while it writes, and briefly
+    /// (`try_lock`, never awaited while held) by callers writing their own frame.
+    pub sink: tokio::sync::Mutex<SplitSink<Ws, Message>>,
+    /// Frames sent to the writer channel and not yet flushed by it. A caller writes directly
+    /// only when this is 0, so frames never overtake frames queued before them.
+    pub queued: AtomicUsize,
+    /// Off only through `Client::debug_set_direct_writes` (benchmarks compare both ways).
+    pub direct_writes: AtomicBool,
     pub writer: mpsc::Sender<WriterCmd>,
     /// Tells the reader to stop and clean up (close timeout, client dropped, writer failed).
     pub shutdown: Notify,
@@ -92,7 +111,8 @@ impl Shared {
         }
     }
 
-    /// Queue a frame for the writer. Fails once the connection has ended.
+    /// Send a frame: written directly on the caller's thread when possible, else queued for
+    /// the writer task (always when `ack` is wanted). Fails once the connection has ended.
     pub(crate) async fn send_frame(
         &self,
         data: Vec<u8>,
@@ -101,10 +121,107 @@ impl Shared {
         if self.end.get().is_some() {
             return Err(self.end_error());
         }
+        let data = match ack {
+            None => match self.write_direct(data).await {
+                Direct::Written => return Ok(()),
+                Direct::Failed => return Err(self.end_error()),
+                Direct::Busy(data) => data,
+            },
+            Some(_) => data,
+        };
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let mut undo = QueuedGuard(Some(&self.queued));
         self.writer
             .send(WriterCmd::Frame { data, ack })
             .await
-            .map_err(|_| self.end_error())
+            .map_err(|_| self.end_error())?;
+        // In the channel: the writer decrements once it has flushed it.
+        undo.0 = None;
+        Ok(())
+    }
+
+    /// Writes `data` into the sink on the caller's thread if the sink is free and nothing is
+    /// queued; gives the frame back otherwise. Never waits on the socket: each step is polled
+    /// once, and a flush that cannot complete at once is left to the writer task.
+    async fn write_direct(&self, data: Vec<u8>) -> Direct {
+        if self.queued.load(Ordering::SeqCst) != 0 || !self.direct_writes.load(Ordering::Relaxed) {
+            return Direct::Busy(data);
+        }
+        let Ok(mut sink) = self.sink.try_lock() else {
+            return Direct::Busy(data);
+        };
+        // Checked again under the lock: the writer decrements only after flushing, under it.
+        if self.queued.load(Ordering::SeqCst) != 0 {
+            return Direct::Busy(data);
+        }
+        // Several requests in flight: the writer batches their frames into fewer syscalls,
+        // which beats one write per caller for throughput; a lone request goes straight out.
+        if self.pending.len() > 1 {
+            return Direct::Busy(data);
+        }
+        let ready = std::future::poll_fn(|cx| Poll::Ready(sink.poll_ready_unpin(cx))).await;
+        match ready {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => {
+                self.write_failed(&e);
+                return Direct::Failed;
+            }
+            Poll::Pending => return Direct::Busy(data),
+        }
+        if let Err(e) = sink.start_send_unpin(Message::Binary(data)) {
+            self.write_failed(&e);
+            return Direct::Failed;
+        }
+        let flushed = std::future::poll_fn(|cx| Poll::Ready(sink.poll_flush_unpin(cx))).await;
+        match flushed {
+            Poll::Ready(Ok(())) => Direct::Written,
+            Poll::Ready(Err(e)) => {
+                self.write_failed(&e);
+                Direct::Failed
+            }
+            Poll::Pending => {
+                drop(sink);
+                // Full channel: the writer is busy and flushes after its batch anyway.
+                let _ = self.writer.try_send(WriterCmd::Flush);
+                Direct::Written
+            }
+        }
+    }
+
+    /// A write failed: the connection is lost; the reader ends it and fails every call.
+    pub(crate) fn write_failed(&self, e: &dyn std::fmt::Display) {
+        pie_log!(
+            Level::Warn,
+            "pie::connection",
+            "writing to the socket failed: {e}"
+        );
+        let _ = self.end.set(Error::new(
+            ErrorKind::ConnectionClosed,
+            format!("connection lost while writing: {e}"),
+        ));
+        self.shutdown.notify_one();
+    }
+}
+
+/// Outcome of [`Shared::write_direct`].
+enum Direct {
+    /// In the sink (flushed, or left for the writer to flush).
+    Written,
+    /// The write failed; the connection is ending.
+    Failed,
+    /// Not written (sink busy or frames queued): the frame, to queue for the writer.
+    Busy(Vec<u8>),
+}
+
+/// Undoes the `queued` increment if the frame never reached the channel (the sending future
+/// was dropped, or the channel is closed).
+struct QueuedGuard<'a>(Option<&'a AtomicUsize>);
+
+impl Drop for QueuedGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(q) = self.0 {
+            q.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -155,34 +272,27 @@ fn route_key(id: &str) -> Cow<'_, str> {
     }
 }
 
-pub(crate) async fn writer_task(
-    mut sink: SplitSink<Ws, Message>,
-    mut rx: mpsc::Receiver<WriterCmd>,
-    shared: Arc<Shared>,
-) {
+pub(crate) async fn writer_task(mut rx: mpsc::Receiver<WriterCmd>, shared: Arc<Shared>) {
     let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
-    let fail = |shared: &Shared, e: &dyn std::fmt::Display| {
-        let _ = shared.end.set(Error::new(
-            ErrorKind::ConnectionClosed,
-            format!("connection lost while writing: {e}"),
-        ));
-        shared.shutdown.notify_one();
-    };
     while let Some(first) = rx.recv().await {
+        let mut sink = shared.sink.lock().await;
         let mut next = Some(first);
         let mut batched = 0;
+        let mut frames = 0;
         let mut close = false;
         while let Some(cmd) = next.take() {
             match cmd {
                 WriterCmd::Frame { data, ack } => {
+                    frames += 1;
                     if let Err(e) = sink.feed(Message::Binary(data)).await {
-                        fail(&shared, &e);
+                        shared.write_failed(&e);
                         return;
                     }
                     if let Some(a) = ack {
                         acks.push(a);
                     }
                 }
+                WriterCmd::Flush => {}
                 WriterCmd::Close => {
                     close = true;
                     break;
@@ -195,15 +305,18 @@ pub(crate) async fn writer_task(
             }
         }
         if let Err(e) = sink.flush().await {
-            fail(&shared, &e);
+            shared.write_failed(&e);
             return;
         }
+        // Only now may callers write directly again (nothing queued can be overtaken).
+        shared.queued.fetch_sub(frames, Ordering::SeqCst);
         for a in acks.drain(..) {
             let _ = a.send(());
         }
         if close {
             // Errors are irrelevant here: we are ending the connection either way.
             let _ = sink.send(Message::Close(None)).await;
+            drop(sink);
             tokio::time::sleep(CLOSE_WAIT).await;
             shared.shutdown.notify_one();
             return;
@@ -300,6 +413,11 @@ impl Reader {
             ),
             // Never sent by this server version (Q3); nothing to do with it.
             ServerMessage::ServerEvent { .. } => {
+                pie_log!(
+                    Level::Debug,
+                    "pie::protocol",
+                    "ignored a server_event frame (not used by this protocol version)"
+                );
                 self.shared
                     .stats
                     .ignored_frames
@@ -311,6 +429,13 @@ impl Reader {
     fn deliver(&mut self, corr_id: u32, incoming: Incoming) {
         let Some(pending) = self.shared.pending.take(corr_id) else {
             // Timed out, cancelled, or a stray extra reply (Q7): ignore.
+            pie_log!(
+                Level::Debug,
+                "pie::protocol",
+                "ignored a '{}' reply to request {corr_id}: no call waits for it (timed out, \
+                 cancelled, or an extra failure reply of a chunked upload)",
+                incoming.wire_name()
+            );
             self.shared
                 .stats
                 .stray_replies
@@ -329,6 +454,20 @@ impl Reader {
                 },
             ) => {
                 let id = normalize_id(&message);
+                if successful {
+                    pie_log!(
+                        Level::Debug,
+                        "pie::launch",
+                        "request {corr_id}: instance {id} launched{}",
+                        if *detached { " (detached)" } else { "" }
+                    );
+                } else {
+                    pie_log!(
+                        Level::Debug,
+                        "pie::launch",
+                        "request {corr_id}: launch refused: {message}"
+                    );
+                }
                 let queue = (successful && !detached).then(|| self.add_route(&id));
                 let queue = queue.map(|q| QueueHandoff::new(q, id.clone(), self.forget.clone()));
                 Ok(Reply::Instance {
@@ -356,14 +495,18 @@ impl Reader {
                 })
             }
             (Expect::List, Incoming::List(list)) => Ok(Reply::List(list)),
-            (expect, got) => Err(Error::new(
-                ErrorKind::Protocol,
-                format!(
-                    "the server answered request {corr_id} with '{}' where '{}' was expected",
-                    got.wire_name(),
-                    expect.wire_name()
-                ),
-            )),
+            (expect, got) => {
+                let e = Error::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "the server answered request {corr_id} with '{}' where '{}' was expected",
+                        got.wire_name(),
+                        expect.wire_name()
+                    ),
+                );
+                pie_log!(Level::Warn, "pie::protocol", "{}", e.message());
+                Err(e)
+            }
         };
         // If the caller gave up in the meantime, dropping the reply drops the handoff, which
         // abandons the queue; the route is forgotten with the next frame.
@@ -406,6 +549,12 @@ impl Reader {
     fn route(&mut self, instance_id: &str, ev: InstanceEvent) {
         let key = route_key(instance_id);
         let Some(q) = self.routes.get(key.as_ref()) else {
+            pie_log!(
+                Level::Debug,
+                "pie::protocol",
+                "dropped an event for instance {instance_id}: this connection is not attached \
+                 to it (or its stream already ended)"
+            );
             self.shared
                 .stats
                 .unrouted_events
@@ -420,6 +569,11 @@ impl Reader {
         let terminal = ev.is_terminal();
         q.push(ev);
         if terminal {
+            pie_log!(
+                Level::Debug,
+                "pie::launch",
+                "instance {key}: terminal event received, its stream ends"
+            );
             // Nothing more comes for this instance on this connection (§7.5): release it.
             let key = key.into_owned();
             self.forget(&key);
@@ -444,6 +598,13 @@ impl Reader {
         };
         let key = (id, hash);
         let drop_blob = |reader: &mut Reader, key: &(String, String)| {
+            pie_log!(
+                Level::Warn,
+                "pie::protocol",
+                "dropped blob {} of instance {}: chunk {index} of {total} does not continue it",
+                key.1,
+                key.0
+            );
             reader.blobs.remove(key);
             reader
                 .shared
@@ -459,6 +620,13 @@ impl Reader {
         let complete = if index == 0 {
             // Chunk 0 always starts (or restarts) a blob.
             if q.would_overflow(data.len()) {
+                pie_log!(
+                    Level::Warn,
+                    "pie::protocol",
+                    "dropped blob {} of instance {}: it exceeds the instance's queue limit",
+                    key.1,
+                    key.0
+                );
                 self.blobs.remove(&key);
                 q.push_dropped();
                 return;
@@ -487,6 +655,13 @@ impl Reader {
             }
             // Beyond the queue limit the blob could not be queued anyway: stop collecting it.
             if q.would_overflow(a.data.len() + data.len()) {
+                pie_log!(
+                    Level::Warn,
+                    "pie::protocol",
+                    "dropped blob {} of instance {}: it exceeds the instance's queue limit",
+                    key.1,
+                    key.0
+                );
                 self.blobs.remove(&key);
                 q.push_dropped();
                 return;
@@ -503,6 +678,13 @@ impl Reader {
             if wire::hash_blob(&blob).eq_ignore_ascii_case(&key.1) {
                 q.push(InstanceEvent::Blob(blob));
             } else {
+                pie_log!(
+                    Level::Warn,
+                    "pie::protocol",
+                    "dropped blob {} of instance {}: its content does not match the hash",
+                    key.1,
+                    key.0
+                );
                 // Like the reference clients: a blob whose hash does not verify is dropped
                 // silently (counted in the debug stats).
                 self.shared
@@ -591,7 +773,13 @@ pub(crate) async fn reader_task(
                                 reader.handle(msg)
                             }
                             Err(_) if reader05.binary(&data) => {}
-                            Err(_) => {
+                            Err(e) => {
+                                pie_log!(
+                                    Level::Warn,
+                                    "pie::protocol",
+                                    "skipped an undecodable frame of {} bytes: {e}",
+                                    data.len()
+                                );
                                 // Like the server (§1): undecodable frames are skipped.
                                 shared
                                     .stats
@@ -628,6 +816,18 @@ pub(crate) async fn reader_task(
             )
         })
         .clone();
+    pie_log!(
+        if reason.kind() == ErrorKind::ClientClosed {
+            Level::Info
+        } else {
+            Level::Warn
+        },
+        "pie::connection",
+        "connection ended: {} ({} pending calls failed, {} event streams ended)",
+        reason.message(),
+        shared.pending.len(),
+        reader.routes.len()
+    );
     shared.pending.close_all(reason.clone());
     for (_, q) in reader.routes.drain() {
         q.end(reason.clone());

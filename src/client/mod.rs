@@ -23,12 +23,14 @@ pub use v05::{ProcessInfo, Protocol};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::PrivateKey;
+use crate::log::Level;
+use crate::pie_log;
 use crate::wire::{self, ClientMessage};
 use base64::Engine as _;
 use connection::{Shared, Stats, WriterCmd, CLOSE_WAIT, WRITER_CAPACITY};
 use futures_util::StreamExt;
 use pending::{Expect, PendingGuard, PendingMap, QueueHandoff, Reply};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify, Semaphore, SemaphorePermit};
@@ -109,25 +111,41 @@ impl Client {
     /// Open the WebSocket (`ws://` or `wss://`) and start the reader and writer tasks on the
     /// current tokio runtime. Does not authenticate.
     pub async fn connect_with(url: &str, config: ClientConfig) -> Result<Client> {
-        let ws = match tokio::time::timeout(config.connect_timeout, transport::open(url, &config))
-            .await
-        {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(Error::new(
+        pie_log!(Level::Debug, "pie::connection", "connecting to {url}");
+        let opened =
+            match tokio::time::timeout(config.connect_timeout, transport::open(url, &config)).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(Error::new(
                     ErrorKind::Timeout,
                     format!(
                         "cannot connect to {url}: no connection within {:?}",
                         config.connect_timeout
                     ),
-                ))
+                )),
+            };
+        let ws = match opened {
+            Ok(ws) => ws,
+            Err(e) => {
+                pie_log!(Level::Warn, "pie::connection", "{}", e.message());
+                return Err(e);
             }
         };
+        pie_log!(
+            Level::Info,
+            "pie::connection",
+            "connected to {url} (TCP_NODELAY {}, TCP_QUICKACK re-arming {})",
+            if config.tcp_nodelay { "on" } else { "off" },
+            if config.tcp_quickack { "on" } else { "off" }
+        );
         let (sink, stream) = ws.split();
         let (writer_tx, writer_rx) = mpsc::channel(WRITER_CAPACITY);
         let (forget_tx, forget_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             pending: PendingMap::new(),
+            sink: tokio::sync::Mutex::new(sink),
+            queued: AtomicUsize::new(0),
+            direct_writes: AtomicBool::new(true),
             writer: writer_tx,
             shutdown: Notify::new(),
             end: OnceLock::new(),
@@ -139,7 +157,7 @@ impl Client {
             stats: Stats::default(),
             proto: v05::ProtoShared::new(&config),
         });
-        let writer = tokio::spawn(connection::writer_task(sink, writer_rx, shared.clone()));
+        let writer = tokio::spawn(connection::writer_task(writer_rx, shared.clone()));
         *shared
             .writer_abort
             .lock()
@@ -177,6 +195,7 @@ impl Client {
         let shared = self.shared();
         let mut ended = shared.ended.subscribe();
         if !shared.closing.swap(true, Ordering::SeqCst) {
+            pie_log!(Level::Info, "pie::connection", "closing the connection");
             let _ = shared
                 .end
                 .set(Error::new(ErrorKind::ClientClosed, "the client was closed"));
@@ -261,10 +280,17 @@ impl Client {
                 reply.map_err(|_| shared.end_error())?
             }
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!("{what}: no reply within {timeout:?}"),
-            )),
+            Err(_) => {
+                pie_log!(
+                    Level::Warn,
+                    "pie::protocol",
+                    "request {id} ({what}): no reply within {timeout:?}; a late reply will be ignored"
+                );
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("{what}: no reply within {timeout:?}"),
+                ))
+            }
         }
     }
 
@@ -309,13 +335,28 @@ impl Client {
             })
             .await?;
         if !ok {
+            pie_log!(
+                Level::Warn,
+                "pie::auth",
+                "identification as '{username}' refused: {result}"
+            );
             return Err(Error::new(ErrorKind::Auth, result));
         }
         // Auth disabled (recognised only by the exact text, Q2), or already authenticated.
         if result == wire::TEXT_AUTH_DISABLED || result == "Already authenticated" {
+            pie_log!(
+                Level::Info,
+                "pie::auth",
+                "identified as '{username}' without a signature: server said '{result}'"
+            );
             return Ok(());
         }
         let Some(key) = key else {
+            pie_log!(
+                Level::Warn,
+                "pie::auth",
+                "the server sent a challenge for '{username}' but no key was given"
+            );
             return Err(Error::new(
                 ErrorKind::Auth,
                 format!(
@@ -342,6 +383,12 @@ impl Client {
                 ),
             ));
         }
+        pie_log!(
+            Level::Debug,
+            "pie::auth",
+            "signing the server's challenge for '{username}' with a {:?} key",
+            key.algorithm()
+        );
         let signature = key.sign(&challenge)?;
         let signature = base64::engine::general_purpose::STANDARD.encode(signature);
         let (ok, result) = self
@@ -351,8 +398,14 @@ impl Client {
             })
             .await?;
         if !ok {
+            pie_log!(
+                Level::Warn,
+                "pie::auth",
+                "signature for '{username}' refused: {result}"
+            );
             return Err(Error::new(ErrorKind::Auth, result));
         }
+        pie_log!(Level::Info, "pie::auth", "authenticated as '{username}'");
         Ok(())
     }
 
@@ -369,8 +422,14 @@ impl Client {
             })
             .await?;
         if !ok {
+            pie_log!(Level::Warn, "pie::auth", "internal token refused: {result}");
             return Err(Error::new(ErrorKind::Auth, result));
         }
+        pie_log!(
+            Level::Info,
+            "pie::auth",
+            "authenticated with the internal token"
+        );
         Ok(())
     }
 
@@ -410,6 +469,12 @@ impl Client {
         progress: Option<&ProgressFn>,
     ) -> Result<String> {
         if !wire::is_component(program) {
+            pie_log!(
+                Level::Warn,
+                "pie::upload",
+                "refused to upload {} bytes that are not a WebAssembly component",
+                program.len()
+            );
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!(
@@ -421,6 +486,12 @@ impl Client {
         }
         self.check_open()?;
         let hash = wire::hash_blob(program);
+        pie_log!(
+            Level::Info,
+            "pie::upload",
+            "uploading program {hash} ({} bytes)",
+            program.len()
+        );
         let (ok, result) = upload::upload(
             self.shared(),
             self.config().request_timeout,
@@ -439,8 +510,14 @@ impl Client {
         )
         .await?;
         if !ok {
+            pie_log!(
+                Level::Warn,
+                "pie::upload",
+                "the server refused program {hash}: {result}"
+            );
             return Err(Error::new(ErrorKind::Server, result));
         }
+        pie_log!(Level::Info, "pie::upload", "uploaded program {hash}");
         Ok(hash)
     }
 
@@ -474,12 +551,18 @@ impl Client {
                 id,
                 queue,
                 ..
-            } => Ok(Instance::new(
-                self.clone(),
-                id,
-                queue.and_then(QueueHandoff::take),
-            )),
-            Reply::Instance { message, .. } => Err(Error::new(ErrorKind::Server, message)),
+            } => {
+                pie_log!(Level::Info, "pie::launch", "{what}: instance {id}");
+                Ok(Instance::new(
+                    self.clone(),
+                    id,
+                    queue.and_then(QueueHandoff::take),
+                ))
+            }
+            Reply::Instance { message, .. } => {
+                pie_log!(Level::Warn, "pie::launch", "{what} refused: {message}");
+                Err(Error::new(ErrorKind::Server, message))
+            }
             _ => Err(Error::new(
                 ErrorKind::Protocol,
                 format!("{what}: wrong reply type"),
@@ -601,6 +684,13 @@ impl Client {
             unrouted_events: st.unrouted_events.load(Ordering::Relaxed),
             dropped_blobs: st.dropped_blobs.load(Ordering::Relaxed),
         }
+    }
+
+    /// Benchmark hook: `false` hands every frame to the writer task, as before callers wrote
+    /// their own frames (docs/BENCHMARKS.md, "Thread hand-offs per request").
+    #[doc(hidden)]
+    pub fn debug_set_direct_writes(&self, on: bool) {
+        self.shared().direct_writes.store(on, Ordering::Relaxed);
     }
 
     /// Test hook: the next corr_id to try (e.g. near `u32::MAX` to exercise wrapping).

@@ -78,6 +78,8 @@
 mod status;
 // Errors: error objects.
 mod error;
+// Logging into the host's log.
+mod log;
 // The drop-callback typedef every registration shares.
 mod callback;
 // Strings libpie hands out.
@@ -119,6 +121,7 @@ pub use hash::*;
 pub use instance::*;
 pub use instance_list::*;
 pub use key::*;
+pub use log::*;
 pub use op::*;
 pub use options::*;
 pub use status::*;

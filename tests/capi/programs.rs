@@ -307,6 +307,11 @@ fn c_event_fd() {
 }
 
 #[test]
+fn c_log_callback() {
+    run("test_log");
+}
+
+#[test]
 fn c_misuse() {
     run("test_misuse");
 }

@@ -1,0 +1,208 @@
+//! The raw ping ceiling: a minimal client that only does the I/O. One thread, one blocking
+//! socket: it writes a pre-encoded, pre-masked `ping` frame and reads the reply frame, with no
+//! runtime, no task, no channel and no other thread. It pays what any client must pay on this
+//! machine (a write and a read syscall, the simulator's work, loopback) and what libpie pays by
+//! design for the same frames (TCP_NODELAY, and TCP_QUICKACK re-armed before every socket read,
+//! PROTOCOL.md §16), nothing else. If libpie ever beats it, the ceiling is wrong.
+//!
+//! The WebSocket framing is written here (RFC 6455 §5.2): client frames are masked, server
+//! frames are not. Each reply is decoded and its corr_id checked, so the ceiling cannot count
+//! a frame it did not get.
+
+use pie::wire::{self, ClientMessage, ServerMessage};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+
+/// A TCP stream that re-arms TCP_QUICKACK before every read, as libpie's transport does.
+struct QuickAck(TcpStream);
+
+impl Read for QuickAck {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        arm_quickack(&self.0);
+        self.0.read(buf)
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn arm_quickack(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own with a pointer to a live c_int and its size.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn arm_quickack(_: &TcpStream) {}
+
+pub struct RawClient {
+    writer: TcpStream,
+    reader: BufReader<QuickAck>,
+    payload: Vec<u8>,
+}
+
+/// One masked binary client frame carrying `payload` (fixed mask key: any key is valid).
+fn client_frame(payload: &[u8]) -> Vec<u8> {
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = Vec::with_capacity(payload.len() + 14);
+    f.push(0x82); // FIN + binary
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&MASK);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    f
+}
+
+/// The encoded ping frame for `corr_id`, ready to write.
+pub fn ping_frame(corr_id: u32) -> Vec<u8> {
+    client_frame(&wire::encode_client(&ClientMessage::Ping { corr_id }))
+}
+
+impl RawClient {
+    /// Connects to `ws://HOST:PORT[/PATH]`, performs the WebSocket handshake and identifies
+    /// (authentication is disabled on the simulator).
+    pub fn connect(url: &str) -> Result<RawClient, String> {
+        let rest = url
+            .strip_prefix("ws://")
+            .ok_or_else(|| format!("raw ping: only ws:// URLs ({url})"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let stream = TcpStream::connect(authority).map_err(|e| format!("raw connect: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let writer = stream.try_clone().map_err(|e| e.to_string())?;
+        let mut c = RawClient {
+            writer,
+            reader: BufReader::with_capacity(64 * 1024, QuickAck(stream)),
+            payload: Vec::with_capacity(256),
+        };
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: cGllLWJlbmNoLXJhdy1waW5n\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        c.writer
+            .write_all(request.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut status = String::new();
+        c.reader.read_line(&mut status).map_err(|e| e.to_string())?;
+        if !status.starts_with("HTTP/1.1 101") {
+            return Err(format!("raw handshake refused: {status:?}"));
+        }
+        loop {
+            let mut line = String::new();
+            let n = c.reader.read_line(&mut line).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("raw handshake: connection ended".into());
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let ident = wire::encode_client(&ClientMessage::Identification {
+            corr_id: 1,
+            username: "bench".into(),
+        });
+        c.writer
+            .write_all(&client_frame(&ident))
+            .map_err(|e| e.to_string())?;
+        c.read_reply(1)?;
+        Ok(c)
+    }
+
+    /// Reads the next binary frame into `self.payload`.
+    fn read_frame(&mut self) -> Result<(), String> {
+        loop {
+            let mut head = [0u8; 2];
+            self.reader
+                .read_exact(&mut head)
+                .map_err(|e| format!("raw read: {e}"))?;
+            let opcode = head[0] & 0x0f;
+            let len = match head[1] & 0x7f {
+                126 => {
+                    let mut b = [0u8; 2];
+                    self.reader.read_exact(&mut b).map_err(|e| e.to_string())?;
+                    u16::from_be_bytes(b) as usize
+                }
+                127 => {
+                    let mut b = [0u8; 8];
+                    self.reader.read_exact(&mut b).map_err(|e| e.to_string())?;
+                    u64::from_be_bytes(b) as usize
+                }
+                n => n as usize,
+            };
+            if head[1] & 0x80 != 0 {
+                return Err("raw read: masked server frame".into());
+            }
+            self.payload.resize(len, 0);
+            self.reader
+                .read_exact(&mut self.payload)
+                .map_err(|e| e.to_string())?;
+            match opcode {
+                0x2 if head[0] & 0x80 != 0 => return Ok(()),
+                0x8 => return Err("raw read: the server closed the connection".into()),
+                0x2 | 0x0 => return Err("raw read: fragmented frame (not expected)".into()),
+                _ => continue, // text, ping, pong: not part of this exchange
+            }
+        }
+    }
+
+    /// Reads one reply; returns its corr_id if it is a successful response.
+    fn read_response(&mut self) -> Result<u32, String> {
+        self.read_frame()?;
+        match wire::decode_server(&self.payload) {
+            Ok(ServerMessage::Response {
+                corr_id,
+                successful: true,
+                ..
+            }) => Ok(corr_id),
+            other => Err(format!("raw read: expected a response, got {other:?}")),
+        }
+    }
+
+    /// Reads one reply and checks it answers `corr_id`.
+    fn read_reply(&mut self, corr_id: u32) -> Result<(), String> {
+        match self.read_response()? {
+            got if got == corr_id => Ok(()),
+            got => Err(format!("raw read: reply to {got}, expected {corr_id}")),
+        }
+    }
+
+    /// One round trip: write the frame, read its reply.
+    pub fn ping(&mut self, frame: &[u8], corr_id: u32) -> Result<(), String> {
+        self.writer.write_all(frame).map_err(|e| e.to_string())?;
+        self.read_reply(corr_id)
+    }
+
+    /// `frames` (`n` pings with the consecutive corr_ids from `first`) written with one write,
+    /// then every reply read, in whatever order the server sends them.
+    pub fn ping_batch(&mut self, frames: &[u8], first: u32, n: u32) -> Result<(), String> {
+        self.writer.write_all(frames).map_err(|e| e.to_string())?;
+        let mut seen = vec![false; n as usize];
+        for _ in 0..n {
+            let id = self.read_response()?;
+            match id.checked_sub(first).map(|i| i as usize) {
+                Some(i) if i < seen.len() && !seen[i] => seen[i] = true,
+                _ => return Err(format!("raw read: unexpected reply to {id}")),
+            }
+        }
+        Ok(())
+    }
+}
