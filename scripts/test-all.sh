@@ -3,7 +3,7 @@
 #
 # Stages (each a function below; all run even if one fails):
 #   fmt, clippy, build, test (cargo test --workspace: Rust core, C API, examples, packaging,
-#   header check, simulator), conformance, c-valgrind, c-asan, go
+#   header check, simulator), conformance, c-valgrind, c-asan, go, csharp, sdl
 # and any stage added by a file in scripts/stages.d/ (see "HOOKS" below).
 #
 # One build is shared by all stages: the debug profile in ${CARGO_TARGET_DIR:-target}; the
@@ -119,7 +119,23 @@ stage_go() {
   )
 }
 
-STAGES=(fmt clippy build test conformance c_valgrind c_asan go)
+# The C# binding (bindings/csharp) built with Mono's mcs and tested against pie-sim.
+stage_csharp() {
+  command -v mcs >/dev/null && command -v mono >/dev/null ||
+    { [ "${PIE_NO_INSTALL:-0}" = 1 ] || bash scripts/install-deps.sh; }
+  build_all || return 1
+  bash bindings/csharp/test.sh
+}
+
+# The SDL2 example under Xvfb: streamed text checked from pixels, tokens/s, frame time p99.
+stage_sdl() {
+  command -v xvfb-run >/dev/null && pkg-config --exists sdl2 SDL2_ttf 2>/dev/null ||
+    { [ "${PIE_NO_INSTALL:-0}" = 1 ] || bash scripts/install-deps.sh; }
+  build_all || return 1
+  bash scripts/sdl-test.sh
+}
+
+STAGES=(fmt clippy build test conformance c_valgrind c_asan go csharp sdl)
 
 # ---------------------------------------------------------------------------------------------
 # HOOKS for further stages (benchmarks, fuzzing, ThreadSanitizer, ...). Either define the
