@@ -133,7 +133,10 @@ fn installed_library_is_stripped_with_its_debug_info_beside_it() {
     };
     let shipped = sections(&so);
     for gone in [".debug_info", ".debug_line", ".symtab"] {
-        assert!(!shipped.contains(gone), "installed library still has {gone}");
+        assert!(
+            !shipped.contains(gone),
+            "installed library still has {gone}"
+        );
     }
     let mut link = Command::new("readelf");
     link.args(["-p", ".gnu_debuglink"]).arg(&so);
