@@ -19,6 +19,8 @@ TARGET_DIR  := $(or $(CARGO_TARGET_DIR),target)
 VERSION     := $(shell sed -n 's/^version = "\([0-9.]*\)"/\1/p' Cargo.toml | head -n 1)
 VERSION_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 VERSION_MINOR := $(word 2,$(subst ., ,$(VERSION)))
+# The ABI version in the SONAME (build.rs): MAJOR, or 0.MINOR while the major version is 0.
+ABI_VERSION := $(if $(filter 0,$(VERSION_MAJOR)),0.$(VERSION_MINOR),$(VERSION_MAJOR))
 # What the Rust standard library in libpie.a needs (rustc --print native-static-libs).
 LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
@@ -52,18 +54,18 @@ help:
 	@echo "targets: lib (default) | sim | examples | sdl-example | size | install PREFIX=... | uninstall PREFIX=... | quickstart | test"
 	@echo "variables: PROFILE=release|debug, PIE_LIB_DIR=DIR (reuse a build), PREFIX, DESTDIR"
 
-# The library; libpie.so.0 (its SONAME) is linked next to it so that programs linked with
+# The library; libpie.so.$(ABI_VERSION) (its SONAME) is linked next to it so that programs linked with
 # -L$(LIB_DIR) -lpie also run from the build tree (with -Wl,-rpath,$(LIB_DIR)).
 lib:
 	$(CARGO) build $(CARGO_PROFILE_FLAG) -p pie --lib
-	ln -sf libpie.so $(TARGET_DIR)/$(PROFILE)/libpie.so.0
+	ln -sf libpie.so $(TARGET_DIR)/$(PROFILE)/libpie.so.$(ABI_VERSION)
 
 sim:
 	$(CARGO) build $(CARGO_PROFILE_FLAG) -p pie-sim --bin pie-sim
 
 examples: $(BUILD_DEP)
 	@mkdir -p $(EXAMPLES_OUT)
-	@test -e $(LIB_DIR)/libpie.so.0 || ln -sf libpie.so $(LIB_DIR)/libpie.so.0
+	@test -e $(LIB_DIR)/libpie.so.$(ABI_VERSION) || ln -sf libpie.so $(LIB_DIR)/libpie.so.$(ABI_VERSION)
 	@for x in $(EXAMPLES_C); do \
 	  echo "  CC   examples-c/$$x.c"; \
 	  $(CC) -std=c11 $(WARN) -pthread -I include examples-c/$$x.c -o $(EXAMPLES_OUT)/$$x \
@@ -76,7 +78,7 @@ examples: $(BUILD_DEP)
 # The SDL2 example (needs libsdl2-dev, libsdl2-ttf-dev; scripts/sdl-test.sh tests it).
 sdl-example: $(BUILD_DEP)
 	@mkdir -p $(EXAMPLES_OUT)
-	@test -e $(LIB_DIR)/libpie.so.0 || ln -sf libpie.so $(LIB_DIR)/libpie.so.0
+	@test -e $(LIB_DIR)/libpie.so.$(ABI_VERSION) || ln -sf libpie.so $(LIB_DIR)/libpie.so.$(ABI_VERSION)
 	$(CC) -std=c11 -O2 $(WARN) -I include examples-c/sdl_chat.c -o $(EXAMPLES_OUT)/sdl_chat \
 	  $$(pkg-config --cflags --libs sdl2 SDL2_ttf) -L $(LIB_DIR) -lpie -Wl,-rpath,$(abspath $(LIB_DIR))
 
@@ -98,8 +100,8 @@ install: $(BUILD_DEP)
 	  $(abspath $(LIB_DIR))/libpie.so libpie.so.$(VERSION).tmp
 	chmod 755 $(LIBDIR)/libpie.so.$(VERSION).tmp
 	mv -f $(LIBDIR)/libpie.so.$(VERSION).tmp $(LIBDIR)/libpie.so.$(VERSION)
-	ln -sf libpie.so.$(VERSION) $(LIBDIR)/libpie.so.$(VERSION_MAJOR)
-	ln -sf libpie.so.$(VERSION_MAJOR) $(LIBDIR)/libpie.so
+	ln -sf libpie.so.$(VERSION) $(LIBDIR)/libpie.so.$(ABI_VERSION)
+	ln -sf libpie.so.$(ABI_VERSION) $(LIBDIR)/libpie.so
 	install -m 644 $(LIB_DIR)/libpie.a $(LIBDIR)/libpie.a
 	install -m 644 include/pie.h $(INCDIR)/pie.h
 	install -m 644 packaging/module.modulemap $(INCDIR)/module.modulemap
@@ -107,13 +109,14 @@ install: $(BUILD_DEP)
 	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|g' packaging/pie.pc.in > $(LIBDIR)/pkgconfig/pie.pc
 	for f in pieConfig pieConfigVersion; do \
 	  sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+	      -e 's|@ABI_VERSION@|$(ABI_VERSION)|g' \
 	      -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' \
 	      packaging/$$f.cmake.in > $(LIBDIR)/cmake/pie/$$f.cmake || exit 1; \
 	done
 
 uninstall:
 	rm -f $(LIBDIR)/libpie.so.$(VERSION) $(LIBDIR)/libpie.so.$(VERSION).debug \
-	      $(LIBDIR)/libpie.so.$(VERSION_MAJOR) $(LIBDIR)/libpie.so \
+	      $(LIBDIR)/libpie.so.$(ABI_VERSION) $(LIBDIR)/libpie.so \
 	      $(LIBDIR)/libpie.a $(LIBDIR)/pkgconfig/pie.pc $(INCDIR)/pie.h $(INCDIR)/module.modulemap \
 	      $(LIBDIR)/cmake/pie/pieConfig.cmake $(LIBDIR)/cmake/pie/pieConfigVersion.cmake
 	-rmdir $(INCDIR) $(LIBDIR)/cmake/pie 2>/dev/null

@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
     rc = report("connect", err);
     goto out;
   }
-  while (pie_op_poll(op) == PIE_STATUS_PENDING && frames < MAX_FRAMES) {
+  while (pie_op_poll(op, NULL) == PIE_STATUS_PENDING && frames < MAX_FRAMES) {
     poll(NULL, 0, 16); /* render a frame here */
     frames++;
   }
@@ -101,11 +101,11 @@ int main(int argc, char **argv) {
     rc = report("authenticate", err);
     goto out;
   }
-  while (pie_op_poll(op) == PIE_STATUS_PENDING && frames < MAX_FRAMES) {
+  while (pie_op_poll(op, NULL) == PIE_STATUS_PENDING && frames < MAX_FRAMES) {
     poll(NULL, 0, 16);
     frames++;
   }
-  if (pie_op_poll(op) != PIE_STATUS_OK) {
+  if (pie_op_poll(op, NULL) != PIE_STATUS_OK) {
     rc = report_op("authenticate", op);
     goto out;
   }
@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
     finished = 0;
     for (int i = 0; i < STREAMS; i++) {
       struct stream *s = &streams[i];
-      if (s->launch && pie_op_poll(s->launch) != PIE_STATUS_PENDING) {
+      if (s->launch && pie_op_poll(s->launch, NULL) != PIE_STATUS_PENDING) {
         if (pie_op_take_instance(s->launch, &s->instance, &err) != PIE_STATUS_OK) {
           rc = report("launch", err);
           goto out;

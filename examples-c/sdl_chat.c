@@ -369,7 +369,7 @@ static void start_launch(struct session *s) {
 /* One step of the connection's progress; never blocks. */
 static void advance(struct session *s) {
   PieError *err = NULL;
-  if (!s->op || pie_op_poll(s->op) == PIE_STATUS_PENDING) return;
+  if (!s->op || pie_op_poll(s->op, NULL) == PIE_STATUS_PENDING) return;
   switch (s->phase) {
   case CONNECTING:
     if (pie_op_take_client(s->op, &s->client, &err) != PIE_STATUS_OK) {

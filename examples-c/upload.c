@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
   }
 
   char hash[PIE_HASH_BUFFER_SIZE];
-  if (pie_hash_blob(program, len, hash, sizeof hash) != PIE_STATUS_OK) {
+  if (pie_hash_blob(program, len, hash, sizeof hash, NULL) != PIE_STATUS_OK) {
     fprintf(stderr, "upload: cannot hash the program\n");
     goto out;
   }

@@ -69,7 +69,8 @@ inline std::vector<const char*> c_args(const std::vector<std::string>& args) {
 // The blake3 hash libpie and the server use for programs and blobs (64 hex digits).
 inline std::string hash_blob(const void* data, std::size_t len) {
   char out[PIE_HASH_BUFFER_SIZE];
-  detail::check(pie_hash_blob(static_cast<const uint8_t*>(data), len, out, sizeof out), nullptr);
+  PieError* err = nullptr;
+  detail::check(pie_hash_blob(static_cast<const uint8_t*>(data), len, out, sizeof out, &err), &err);
   return out;
 }
 

@@ -11,14 +11,22 @@
  *   pie_op_set_callback, pie_op_cancel, pie_op_take_*).
  *
  * ERRORS
- *   Fallible functions return a PieStatus (PIE_STATUS_OK = 0; the numbers are stable). The
- *   last parameter `PieError **out_err` may be NULL; when it is not and the call fails,
- *   *out_err receives an error object (status + readable message) that the caller frees with
- *   pie_error_free. *out_err is not touched on success, so initialise it to NULL. Other
- *   out-parameters are written only on success. There is no thread-local "last error".
- *   A NULL required pointer gives PIE_STATUS_NULL_POINTER (the message names the parameter);
- *   strings must be NUL-terminated UTF-8 (PIE_STATUS_INVALID_UTF8 otherwise). A Rust panic
- *   never crosses into the host: it becomes PIE_STATUS_PANIC.
+ *   Fallible functions return a PieStatus (PIE_STATUS_OK = 0; the numbers are stable). Every
+ *   fallible function takes `PieError **out_err` as its last parameter; it may be NULL. When it
+ *   is not and the call fails, *out_err receives an error object (status + readable message)
+ *   that the caller frees with pie_error_free. *out_err is not touched on success, so
+ *   initialise it to NULL. Other out-parameters are written only on success. There is no
+ *   thread-local "last error". A NULL required pointer always gives PIE_STATUS_NULL_POINTER (the
+ *   message names the parameter); strings must be NUL-terminated UTF-8 (PIE_STATUS_INVALID_UTF8
+ *   otherwise). A Rust panic never crosses into the host: it always gives PIE_STATUS_PANIC.
+ *   Accessors that return a pointer, bool or number instead of a status return NULL, false or 0
+ *   for a NULL argument (as each one says).
+ *
+ * TIMEOUTS
+ *   One rule for every `timeout_ms` parameter (int32_t): -1 waits forever, 0 does not wait, a
+ *   positive value waits at most that many milliseconds; any other negative value gives
+ *   PIE_STATUS_INVALID_ARGUMENT naming the parameter. (Connection options hold limits instead,
+ *   `limit_ms` > 0, applied to every request of the client.)
  *
  * OWNERSHIP
  *   Every object libpie hands out has exactly one free function (pie_client_free,
@@ -29,6 +37,11 @@
  *   borrowed, valid as long as the object they came from (each function says). Inputs are
  *   copied before the call returns: libpie keeps no pointer the caller passed in (except the
  *   `user_data` of callbacks, which it passes back untouched).
+ *   STALE HANDLES: this holds for every handle (PieClient, PieInstance, PieOp, PieEvent,
+ *   PieInstanceList, PieKey, PieConnectOptions, PieError) and every returned string: free it
+ *   exactly once, and never pass it to any function after its free function was called (or
+ *   while another thread is freeing it). libpie cannot detect a stale or doubly freed pointer;
+ *   like free() in C, that is undefined behaviour, not an error status.
  *
  * THREADS
  *   Every handle may be used from any thread, concurrently (PieConnectOptions excepted: do
@@ -36,14 +49,15 @@
  *   threads, started by the first connect and stopped when the last client, instance and
  *   operation have been freed: after that call returns, no libpie thread is left. Each
  *   client that uses callbacks also has one callback thread ("pie-callbacks").
- *   Blocking calls are refused with PIE_STATUS_BUSY on threads that run a tokio runtime
+ *   A blocking call runs on the calling thread until its answer arrives (no operation object
+ *   is created). Blocking calls are refused with PIE_STATUS_BUSY on threads that run a tokio runtime
  *   (libpie's own, e.g. inside an upload progress callback, or the host's): use the
  *   `_async` forms there. Host callbacks must return normally (no longjmp or C++ exception
  *   through libpie).
  *
  * EVENT DELIVERY (chosen per instance)
- *   1. Polling: pie_instance_recv(instance, timeout_ms, &event, &err) with 0 = do not wait,
- *      -1 = wait forever. OK gives an event; TIMEOUT means none yet; STREAM_ENDED,
+ *   1. Polling: pie_instance_recv(instance, timeout_ms, &event, &err) (see TIMEOUTS). OK gives
+ *      an event; TIMEOUT means none yet; STREAM_ENDED,
  *      CONNECTION_CLOSED or CLIENT_CLOSED mean the stream is over.
  *   2. Callbacks: pie_instance_set_callback. Events arrive in order on the client's callback
  *      thread (never a network thread), borrowed for the duration of the call, followed by
@@ -57,6 +71,11 @@
  *      with poll/epoll/select/libuv or a game loop, and when readable call
  *      pie_instance_recv(instance, 0, ...) on the instances until each returns something
  *      other than PIE_STATUS_OK.
+ *   Every callback registration (connection, operation, instance events) takes the callback
+ *   (a PieConnectionCallback, PieOpCallback or PieEventCallback), a `user_data` pointer passed
+ *   back untouched, and an optional PieDropCallback: drop(user_data) runs exactly once, on the
+ *   client's callback thread, after the last call of the callback (also when the callback is
+ *   replaced, or its object is freed before it was called).
  *   Events are never dropped silently: a queue that reaches its limit delivers a
  *   PIE_EVENT_KIND_OVERFLOW event saying how many were discarded.
  *
@@ -78,14 +97,15 @@
 #include <stdint.h>
 
 /*
- Major version of the header (semantic versioning: incompatible ABI changes).
+ Major version of the header (semantic versioning; before 1.0 an incompatible change bumps
+ the minor version).
  */
 #define PIE_VERSION_MAJOR 0
 
 /*
- Minor version of the header (compatible additions).
+ Minor version of the header.
  */
-#define PIE_VERSION_MINOR 1
+#define PIE_VERSION_MINOR 2
 
 /*
  Patch version of the header.
@@ -95,7 +115,7 @@
 /*
  PIE_VERSION_MAJOR * 10000 + PIE_VERSION_MINOR * 100 + PIE_VERSION_PATCH, for `#if` checks.
  */
-#define PIE_VERSION_NUMBER 100
+#define PIE_VERSION_NUMBER 200
 
 /*
  Bytes needed for a program/blob hash: 64 lowercase hex digits and the terminating NUL.
@@ -198,6 +218,24 @@ typedef enum PieStatus {
 } PieStatus;
 
 /*
+ State of a listed instance. Stable numbers.
+ */
+typedef enum PieInstanceStatus {
+  /*
+   Running, with a client attached.
+   */
+  PIE_INSTANCE_STATUS_ATTACHED = 0,
+  /*
+   Running with no client attached.
+   */
+  PIE_INSTANCE_STATUS_DETACHED = 1,
+  /*
+   Finished; still listed by the server.
+   */
+  PIE_INSTANCE_STATUS_FINISHED = 2,
+} PieInstanceStatus;
+
+/*
  What a PieEvent is. Stable numbers.
  */
 typedef enum PieEventKind {
@@ -247,24 +285,6 @@ typedef enum PieEventKind {
    */
   PIE_EVENT_KIND_OVERFLOW = 10,
 } PieEventKind;
-
-/*
- State of a listed instance. Stable numbers.
- */
-typedef enum PieInstanceStatus {
-  /*
-   Running, with a client attached.
-   */
-  PIE_INSTANCE_STATUS_ATTACHED = 0,
-  /*
-   Running with no client attached.
-   */
-  PIE_INSTANCE_STATUS_DETACHED = 1,
-  /*
-   Finished; still listed by the server.
-   */
-  PIE_INSTANCE_STATUS_FINISHED = 2,
-} PieInstanceStatus;
 
 /*
  A connection to a Pie server (opaque). Created by pie_client_connect (or
@@ -322,13 +342,27 @@ typedef struct PieKey PieKey;
 typedef struct PieOp PieOp;
 
 /*
- Callback types, exported to the header as typedefs for the host's convenience. Functions
- spell the pointer types out in their signatures (cbindgen turns `Option<alias>` into an
- opaque struct), so these aliases are for documentation and host code only.
+ End of the connection: `(user_data, status, message)`; see
+ pie_client_set_connection_callback.
+ */
+typedef void (*PieConnectionCallback)(void *user_data, enum PieStatus status, const char *message);
 
- Upload progress: `(user_data, bytes_sent, bytes_total)`, on a libpie runtime thread.
+/*
+ Releases a callback's `user_data`: called once, on the client's callback thread, after the
+ last call of its callback (also when the callback is replaced, or never called because its
+ object was freed first). May be NULL.
+ */
+typedef void (*PieDropCallback)(void *user_data);
+
+/*
+ Upload progress: `(user_data, bytes_sent, bytes_total)`; see pie_client_upload_program.
  */
 typedef void (*PieProgressCallback)(void *user_data, uint64_t bytes_sent, uint64_t bytes_total);
+
+/*
+ Operation finished: `(user_data, op, status)`; see pie_op_set_callback.
+ */
+typedef void (*PieOpCallback)(void *user_data, struct PieOp *op, enum PieStatus status);
 
 /*
  Instance events: `(user_data, status, event)`; see pie_instance_set_callback.
@@ -337,31 +371,38 @@ typedef void (*PieEventCallback)(void *user_data,
                                  enum PieStatus status,
                                  const struct PieEvent *event);
 
-/*
- Operation completion: `(user_data, op, status)`; see pie_op_set_callback.
- */
-typedef void (*PieOpCallback)(void *user_data, struct PieOp *op, enum PieStatus status);
-
-/*
- End of the connection: `(user_data, status, message)`; see pie_client_set_connection_callback.
- */
-typedef void (*PieConnectionCallback)(void *user_data, enum PieStatus status, const char *message);
-
-/*
- Releases a callback's `user_data`; runs once, after the last call of its callback.
- */
-typedef void (*PieDropCallback)(void *user_data);
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /*
- The library version, e.g. "0.1.0": a static NUL-terminated string, never NULL, never freed.
+ The library version, e.g. "0.2.0": a static NUL-terminated string, never NULL, never freed.
  It is the version of the shared library actually loaded, which may differ from the header's
  PIE_VERSION_* macros the host was compiled with.
  */
 const char *pie_version(void);
+
+/*
+ The name of a status code as a static string ("PIE_STATUS_TIMEOUT"); never NULL. Values
+ that are not a PieStatus give "PIE_STATUS_UNKNOWN". Takes an int so that any value is safe.
+ */
+const char *pie_status_name(int32_t status);
+
+/*
+ The status code this error carries (PIE_STATUS_NULL_POINTER if `err` is NULL).
+ */
+enum PieStatus pie_error_status(const struct PieError *err);
+
+/*
+ The error's human-readable message, NUL-terminated UTF-8. Borrowed: valid until
+ pie_error_free(err). Returns NULL if `err` is NULL.
+ */
+const char *pie_error_message(const struct PieError *err);
+
+/*
+ Frees an error returned through an `out_err` parameter. NULL is a no-op.
+ */
+void pie_error_free(struct PieError *err);
 
 /*
  Frees a string that libpie handed to the caller (pie_client_query's result). NULL is a no-op.
@@ -374,7 +415,39 @@ void pie_string_free(char *s);
  `out` (`out_len` bytes, at least PIE_HASH_BUFFER_SIZE). Any thread; no runtime needed.
  Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_BUFFER_TOO_SMALL (nothing is written).
  */
-enum PieStatus pie_hash_blob(const uint8_t *data, size_t len, char *out, size_t out_len);
+enum PieStatus pie_hash_blob(const uint8_t *data,
+                             size_t len,
+                             char *out,
+                             size_t out_len,
+                             struct PieError **out_err);
+
+/*
+ Loads a private key from the file at `path` (UTF-8; a leading `~/` means the home
+ directory), decrypting it with `passphrase` (NULL if not encrypted). The key goes to
+ `*out_key` (pie_key_free). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8,
+ PIE_STATUS_IO (cannot read the file), PIE_STATUS_KEY (unsupported, malformed, wrong or
+ missing passphrase).
+ */
+enum PieStatus pie_key_load_file(const char *path,
+                                 const char *passphrase,
+                                 struct PieKey **out_key,
+                                 struct PieError **out_err);
+
+/*
+ Loads a private key from `len` bytes of key file contents at `data` (copied), as
+ pie_key_load_file. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8 (passphrase),
+ PIE_STATUS_KEY.
+ */
+enum PieStatus pie_key_load_memory(const uint8_t *data,
+                                   size_t len,
+                                   const char *passphrase,
+                                   struct PieKey **out_key,
+                                   struct PieError **out_err);
+
+/*
+ Frees a key (operations already started with it keep their own reference). NULL is a no-op.
+ */
+void pie_key_free(struct PieKey *key);
 
 /*
  Creates connection options holding the defaults: connect timeout 10 s, request timeout 30 s,
@@ -390,19 +463,19 @@ void pie_connect_options_free(struct PieConnectOptions *options);
 
 /*
  Sets the time allowed to establish the connection (TCP, TLS and WebSocket handshake), in
- milliseconds (> 0). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (0).
+ milliseconds (`limit_ms` > 0). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (0).
  */
 enum PieStatus pie_connect_options_set_connect_timeout_ms(struct PieConnectOptions *options,
-                                                          uint32_t timeout_ms,
+                                                          uint32_t limit_ms,
                                                           struct PieError **out_err);
 
 /*
- Sets the time allowed for each request's reply, in milliseconds (> 0). Blocking calls are
+ Sets the time allowed for each request's reply, in milliseconds (`limit_ms` > 0). Blocking calls are
  bounded by it (uploads and registry launches: the wait for their final reply).
  Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (0).
  */
 enum PieStatus pie_connect_options_set_request_timeout_ms(struct PieConnectOptions *options,
-                                                          uint32_t timeout_ms,
+                                                          uint32_t limit_ms,
                                                           struct PieError **out_err);
 
 /*
@@ -466,6 +539,16 @@ enum PieStatus pie_client_connect_async(const char *url,
                                         struct PieError **out_err);
 
 /*
+ Moves the connected client out of a finished pie_client_connect_async operation. The caller
+ owns it (pie_client_free). Errors: PIE_STATUS_PENDING (still running), the operation's failure
+ status, PIE_STATUS_INVALID_ARGUMENT (not a connect operation, or already taken),
+ PIE_STATUS_NULL_POINTER.
+ */
+enum PieStatus pie_op_take_client(const struct PieOp *op,
+                                  struct PieClient **out_client,
+                                  struct PieError **out_err);
+
+/*
  Closes the connection: sends a WebSocket close and waits (about 1 s at most) for the
  server's. Idempotent. Pending calls finish with PIE_STATUS_CLIENT_CLOSED; every instance's
  event stream ends (pie_instance_recv returns PIE_STATUS_CLIENT_CLOSED after queued events;
@@ -497,11 +580,9 @@ void pie_client_free(struct PieClient *client);
  PIE_STATUS_IO.
  */
 enum PieStatus pie_client_set_connection_callback(const struct PieClient *client,
-                                                  void (*callback)(void *user_data,
-                                                                   enum PieStatus status,
-                                                                   const char *message),
+                                                  PieConnectionCallback callback,
                                                   void *user_data,
-                                                  void (*drop)(void *user_data),
+                                                  PieDropCallback drop,
                                                   struct PieError **out_err);
 
 /*
@@ -608,13 +689,13 @@ enum PieStatus pie_client_program_exists_async(const struct PieClient *client,
                                                struct PieError **out_err);
 
 /*
- Uploads a program (a WebAssembly component, `len` bytes, copied) and writes its hash, 64 hex
+ Uploads a program (a WebAssembly component, `len` bytes) and writes its hash, 64 hex
  digits and a NUL, into `out_hash` (at least PIE_HASH_BUFFER_SIZE bytes). `progress` (may be
  NULL) is called as progress(user_data, bytes_sent, bytes_total) each time a 256 KiB chunk has
- been handed to the socket, on a libpie runtime thread; it must return quickly and must not
- make blocking libpie calls (they fail with PIE_STATUS_BUSY). It is never called after the
- upload has finished. A successful upload always ends with a call where bytes_sent ==
- bytes_total, before this function returns.
+ been handed to the socket, on the calling thread; it must return quickly and must not make
+ blocking libpie calls (they fail with PIE_STATUS_BUSY). It is never called after the upload
+ has finished. A successful upload always ends with a call where bytes_sent == bytes_total,
+ before this function returns.
  Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (not a WebAssembly component:
  refused before sending, as the server would drop the connection), PIE_STATUS_SERVER (refused;
  the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
@@ -622,26 +703,105 @@ enum PieStatus pie_client_program_exists_async(const struct PieClient *client,
 enum PieStatus pie_client_upload_program(const struct PieClient *client,
                                          const uint8_t *data,
                                          size_t len,
-                                         void (*progress)(void *user_data,
-                                                          uint64_t bytes_sent,
-                                                          uint64_t bytes_total),
+                                         PieProgressCallback progress,
                                          void *user_data,
                                          char *out_hash,
                                          struct PieError **out_err);
 
 /*
- Asynchronous pie_client_upload_program; the hash is pie_op_result_string(op). `user_data`
- must stay valid until the operation finishes.
+ Asynchronous pie_client_upload_program (`data` is copied); the hash is
+ pie_op_result_string(op). `progress` runs on a libpie runtime thread; `user_data` must stay
+ valid until the operation finishes.
  */
 enum PieStatus pie_client_upload_program_async(const struct PieClient *client,
                                                const uint8_t *data,
                                                size_t len,
-                                               void (*progress)(void *user_data,
-                                                                uint64_t bytes_sent,
-                                                                uint64_t bytes_total),
+                                               PieProgressCallback progress,
                                                void *user_data,
                                                struct PieOp **out_op,
                                                struct PieError **out_err);
+
+/*
+ Asks the server to terminate the instance `id` (its attached client then gets an ABORTED
+ event). The server reports success for any well-formed UUID, whether or not such an instance
+ exists. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (`id` is
+ not a UUID), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+ */
+enum PieStatus pie_client_terminate_instance(const struct PieClient *client,
+                                             const char *id,
+                                             struct PieError **out_err);
+
+/*
+ Asynchronous pie_client_terminate_instance (no result value).
+ */
+enum PieStatus pie_client_terminate_instance_async(const struct PieClient *client,
+                                                   const char *id,
+                                                   struct PieOp **out_op,
+                                                   struct PieError **out_err);
+
+/*
+ Whether the operation finished: PIE_STATUS_PENDING while it runs, then its final status
+ (PIE_STATUS_OK, or the failure, which also goes to `*out_err`). Never blocks.
+ Errors: PIE_STATUS_NULL_POINTER.
+ */
+enum PieStatus pie_op_poll(const struct PieOp *op, struct PieError **out_err);
+
+/*
+ Waits until the operation finishes or `timeout_ms` elapses (the timeout rule of the
+ overview). Returns the final status as pie_op_poll, or PIE_STATUS_PENDING if it is still
+ running at the timeout. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT
+ (`timeout_ms`), PIE_STATUS_BUSY (a wait on a runtime thread, e.g. in a progress callback).
+ */
+enum PieStatus pie_op_wait(const struct PieOp *op, int32_t timeout_ms, struct PieError **out_err);
+
+/*
+ The same as pie_op_poll (kept from 0.1).
+ */
+enum PieStatus pie_op_error(const struct PieOp *op, struct PieError **out_err);
+
+/*
+ Registers `callback(user_data, op, status)`, called once when the operation finishes (at once,
+ if it already has), on the client's callback thread (for pie_client_connect_async: the thread
+ that becomes the new client's callback thread); `op` is the same handle the host holds,
+ valid during the call even if the host frees it there. Then `drop(user_data)` runs once (also
+ when the callback is replaced or the op is freed without it ever being called). The callback
+ may call any libpie function, including pie_op_take_* and pie_op_free on this op.
+ Errors: PIE_STATUS_NULL_POINTER (`op` or `callback`), PIE_STATUS_IO (thread start failed).
+ */
+enum PieStatus pie_op_set_callback(const struct PieOp *op,
+                                   PieOpCallback callback,
+                                   void *user_data,
+                                   PieDropCallback drop,
+                                   struct PieError **out_err);
+
+/*
+ Cancels the operation if it is still running: it then finishes with PIE_STATUS_CANCELLED
+ (its callback, if any, is called with that status). No effect on a finished operation.
+ A request already sent may still take effect on the server. Returns PIE_STATUS_OK.
+ Errors: PIE_STATUS_NULL_POINTER.
+ */
+enum PieStatus pie_op_cancel(const struct PieOp *op, struct PieError **out_err);
+
+/*
+ The text result of a finished query or upload_program operation (the query's answer, or the
+ program hash): NUL-terminated UTF-8, borrowed, valid until pie_op_free(op). NULL if the
+ operation is still running, failed, has no text result, or `op` is NULL.
+ */
+const char *pie_op_result_string(const struct PieOp *op);
+
+/*
+ The boolean result of a finished pie_client_program_exists_async operation, written to
+ `*out` on success. Errors: PIE_STATUS_PENDING (still running), the operation's failure
+ status, PIE_STATUS_INVALID_ARGUMENT (no boolean result), PIE_STATUS_NULL_POINTER.
+ */
+enum PieStatus pie_op_result_bool(const struct PieOp *op, bool *out, struct PieError **out_err);
+
+/*
+ Frees an operation. A still-running operation is cancelled first (its callback, if any, is
+ still called, with PIE_STATUS_CANCELLED). Results not taken are freed with it. NULL is a no-op.
+ May be called from inside the operation's own callback.
+ */
+void pie_op_free(struct PieOp *op);
 
 /*
  Launches the program with hash `hash` with `argc` arguments `argv` (UTF-8, copied; `argv` may
@@ -715,75 +875,12 @@ enum PieStatus pie_client_attach_instance_async(const struct PieClient *client,
                                                 struct PieError **out_err);
 
 /*
- Lists the instances on the server visible to this session; `*out_list` is owned by the caller
- (pie_instance_list_free). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_TIMEOUT,
- PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+ Moves the instance out of a finished launch/attach operation. The caller owns it
+ (pie_instance_free). Errors as pie_op_take_client.
  */
-enum PieStatus pie_client_list_instances(const struct PieClient *client,
-                                         struct PieInstanceList **out_list,
-                                         struct PieError **out_err);
-
-/*
- Asynchronous pie_client_list_instances (pie_op_take_instance_list).
- */
-enum PieStatus pie_client_list_instances_async(const struct PieClient *client,
-                                               struct PieOp **out_op,
-                                               struct PieError **out_err);
-
-/*
- Asks the server to terminate the instance `id` (its attached client then gets an ABORTED
- event). The server reports success for any well-formed UUID, whether or not such an instance
- exists. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (`id` is
- not a UUID), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
- */
-enum PieStatus pie_client_terminate_instance(const struct PieClient *client,
-                                             const char *id,
-                                             struct PieError **out_err);
-
-/*
- Asynchronous pie_client_terminate_instance (no result value).
- */
-enum PieStatus pie_client_terminate_instance_async(const struct PieClient *client,
-                                                   const char *id,
-                                                   struct PieOp **out_op,
-                                                   struct PieError **out_err);
-
-/*
- The kind of the event (PIE_EVENT_KIND_UNKNOWN if `event` is NULL).
- */
-enum PieEventKind pie_event_kind(const struct PieEvent *event);
-
-/*
- The event's text (every kind but PIE_EVENT_KIND_BLOB): NUL-terminated UTF-8, borrowed, valid
- as long as the event. If `out_len` is not NULL it receives the length in bytes without the
- NUL (the text may itself contain NUL bytes). Returns NULL (and length 0) for a blob event or
- a NULL `event`.
- */
-const char *pie_event_text(const struct PieEvent *event, size_t *out_len);
-
-/*
- The bytes of a PIE_EVENT_KIND_BLOB event, borrowed, valid as long as the event; the length
- goes to `*out_len` (required). Never NULL for a blob event, even when empty. Returns NULL (and
- length 0) for other kinds or NULL arguments.
- */
-const uint8_t *pie_event_blob(const struct PieEvent *event, size_t *out_len);
-
-/*
- True if this is the last event of its instance (COMPLETED, ABORTED, EXCEPTION, SERVER_ERROR,
- OUT_OF_RESOURCES, UNKNOWN). False for NULL.
- */
-bool pie_event_is_terminal(const struct PieEvent *event);
-
-/*
- For PIE_EVENT_KIND_OVERFLOW: how many events were discarded at this point. 0 otherwise.
- */
-uint64_t pie_event_dropped(const struct PieEvent *event);
-
-/*
- Frees an event the caller owns. NULL is a no-op. Never call it on the borrowed event passed
- to an event callback.
- */
-void pie_event_free(struct PieEvent *event);
+enum PieStatus pie_op_take_instance(const struct PieOp *op,
+                                    struct PieInstance **out_instance,
+                                    struct PieError **out_err);
 
 /*
  The instance id (a lowercase UUID): NUL-terminated, borrowed, valid until
@@ -823,22 +920,18 @@ enum PieStatus pie_instance_send_async(const struct PieInstance *instance,
 enum PieStatus pie_instance_upload_blob(const struct PieInstance *instance,
                                         const uint8_t *data,
                                         size_t len,
-                                        void (*progress)(void *user_data,
-                                                         uint64_t bytes_sent,
-                                                         uint64_t bytes_total),
+                                        PieProgressCallback progress,
                                         void *user_data,
                                         struct PieError **out_err);
 
 /*
- Asynchronous pie_instance_upload_blob (no result value); `user_data` must stay valid until
- the operation finishes.
+ Asynchronous pie_instance_upload_blob (no result value); `progress` runs on a libpie runtime
+ thread; `user_data` must stay valid until the operation finishes.
  */
 enum PieStatus pie_instance_upload_blob_async(const struct PieInstance *instance,
                                               const uint8_t *data,
                                               size_t len,
-                                              void (*progress)(void *user_data,
-                                                               uint64_t bytes_sent,
-                                                               uint64_t bytes_total),
+                                              PieProgressCallback progress,
                                               void *user_data,
                                               struct PieOp **out_op,
                                               struct PieError **out_err);
@@ -859,12 +952,12 @@ enum PieStatus pie_instance_terminate_async(const struct PieInstance *instance,
 
 /*
  Receives the next event, in server order, into `*out_event` (owned by the caller:
- pie_event_free). `timeout_ms`: 0 = do not wait, -1 = wait forever, > 0 = wait at most that
- long. Returns PIE_STATUS_OK with an event; PIE_STATUS_TIMEOUT if none came in time;
+ pie_event_free), waiting at most `timeout_ms` (the timeout rule of the overview).
+ Returns PIE_STATUS_OK with an event; PIE_STATUS_TIMEOUT if none came in time;
  PIE_STATUS_STREAM_ENDED after the terminal event was received; PIE_STATUS_CONNECTION_CLOSED
  or PIE_STATUS_CLIENT_CLOSED once the connection ended and every queued event was received;
  PIE_STATUS_DETACHED for a detached instance; PIE_STATUS_BUSY if the instance has an event
- callback; PIE_STATUS_NULL_POINTER; PIE_STATUS_INVALID_ARGUMENT (timeout below -1).
+ callback; PIE_STATUS_NULL_POINTER; PIE_STATUS_INVALID_ARGUMENT (`timeout_ms`).
  */
 enum PieStatus pie_instance_recv(const struct PieInstance *instance,
                                  int32_t timeout_ms,
@@ -894,15 +987,12 @@ enum PieStatus pie_instance_recv_async(const struct PieInstance *instance,
  pie_client_free on its client (both deferred until the callback returns). pie_instance_recv
  then returns PIE_STATUS_BUSY until the stream has ended (finish or cancel pending
  pie_instance_recv_async operations first: an event they take is not passed to the callback).
- Errors: PIE_STATUS_NULL_POINTER
- (`instance`, `callback`), PIE_STATUS_DETACHED, PIE_STATUS_IO.
+ Errors: PIE_STATUS_NULL_POINTER (`instance`, `callback`), PIE_STATUS_DETACHED, PIE_STATUS_IO.
  */
 enum PieStatus pie_instance_set_callback(const struct PieInstance *instance,
-                                         void (*callback)(void *user_data,
-                                                          enum PieStatus status,
-                                                          const struct PieEvent *event),
+                                         PieEventCallback callback,
                                          void *user_data,
-                                         void (*drop)(void *user_data),
+                                         PieDropCallback drop,
                                          struct PieError **out_err);
 
 /*
@@ -912,6 +1002,30 @@ enum PieStatus pie_instance_set_callback(const struct PieInstance *instance,
  happens right after the callback returns. NULL is a no-op.
  */
 void pie_instance_free(struct PieInstance *instance);
+
+/*
+ Lists the instances on the server visible to this session; `*out_list` is owned by the caller
+ (pie_instance_list_free). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_TIMEOUT,
+ PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+ */
+enum PieStatus pie_client_list_instances(const struct PieClient *client,
+                                         struct PieInstanceList **out_list,
+                                         struct PieError **out_err);
+
+/*
+ Asynchronous pie_client_list_instances (pie_op_take_instance_list).
+ */
+enum PieStatus pie_client_list_instances_async(const struct PieClient *client,
+                                               struct PieOp **out_op,
+                                               struct PieError **out_err);
+
+/*
+ Moves the list out of a finished pie_client_list_instances_async operation. The caller owns
+ it (pie_instance_list_free). Errors as pie_op_take_client.
+ */
+enum PieStatus pie_op_take_instance_list(const struct PieOp *op,
+                                         struct PieInstanceList **out_list,
+                                         struct PieError **out_err);
 
 /*
  Number of instances in the list (0 for NULL).
@@ -978,154 +1092,51 @@ enum PieStatus pie_instance_list_kv_pages_used(const struct PieInstanceList *lis
 void pie_instance_list_free(struct PieInstanceList *list);
 
 /*
- Loads a private key from the file at `path` (UTF-8; a leading `~/` means the home
- directory), decrypting it with `passphrase` (NULL if not encrypted). The key goes to
- `*out_key` (pie_key_free). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8,
- PIE_STATUS_IO (cannot read the file), PIE_STATUS_KEY (unsupported, malformed, wrong or
- missing passphrase).
+ The kind of the event (PIE_EVENT_KIND_UNKNOWN if `event` is NULL).
  */
-enum PieStatus pie_key_load_file(const char *path,
-                                 const char *passphrase,
-                                 struct PieKey **out_key,
-                                 struct PieError **out_err);
+enum PieEventKind pie_event_kind(const struct PieEvent *event);
 
 /*
- Loads a private key from `len` bytes of key file contents at `data` (copied), as
- pie_key_load_file. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_UTF8 (passphrase),
- PIE_STATUS_KEY.
+ The event's text (every kind but PIE_EVENT_KIND_BLOB): NUL-terminated UTF-8, borrowed, valid
+ as long as the event. If `out_len` is not NULL it receives the length in bytes without the
+ NUL (the text may itself contain NUL bytes). Returns NULL (and length 0) for a blob event or
+ a NULL `event`.
  */
-enum PieStatus pie_key_load_memory(const uint8_t *data,
-                                   size_t len,
-                                   const char *passphrase,
-                                   struct PieKey **out_key,
-                                   struct PieError **out_err);
+const char *pie_event_text(const struct PieEvent *event, size_t *out_len);
 
 /*
- Frees a key (operations already started with it keep their own reference). NULL is a no-op.
+ The bytes of a PIE_EVENT_KIND_BLOB event, borrowed, valid as long as the event; the length
+ goes to `*out_len` (required). Never NULL for a blob event, even when empty. Returns NULL (and
+ length 0) for other kinds or NULL arguments.
  */
-void pie_key_free(struct PieKey *key);
+const uint8_t *pie_event_blob(const struct PieEvent *event, size_t *out_len);
 
 /*
- Whether the operation finished: PIE_STATUS_PENDING while it runs, then its final status
- (PIE_STATUS_OK or the failure). Never blocks. Returns PIE_STATUS_NULL_POINTER if `op` is NULL.
+ True if this is the last event of its instance (COMPLETED, ABORTED, EXCEPTION, SERVER_ERROR,
+ OUT_OF_RESOURCES, UNKNOWN). False for NULL.
  */
-enum PieStatus pie_op_poll(const struct PieOp *op);
+bool pie_event_is_terminal(const struct PieEvent *event);
 
 /*
- Waits until the operation finishes or `timeout_ms` elapses (-1, or any negative value, waits
- forever; 0 does not wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
- Must not be called from an upload progress callback (PIE_STATUS_BUSY).
+ For PIE_EVENT_KIND_OVERFLOW: how many events were discarded at this point. 0 otherwise.
  */
-enum PieStatus pie_op_wait(const struct PieOp *op,
-                           int32_t timeout_ms);
+uint64_t pie_event_dropped(const struct PieEvent *event);
 
 /*
- Registers `callback(user_data, op, status)`, called once when the operation finishes (at once,
- if it already has), on the client's callback thread (for pie_client_connect_async: the thread
- that becomes the new client's callback thread); `op` is the same handle the host holds,
- valid during the call even if the host frees it there. Then `drop(user_data)` runs once (also
- when the callback is replaced or the op is freed without it ever being called). The callback
- may call any libpie function, including pie_op_take_* and pie_op_free on this op.
- Errors: PIE_STATUS_NULL_POINTER (`op` or `callback`), PIE_STATUS_IO (thread start failed).
+ Frees an event the caller owns. NULL is a no-op. Never call it on the borrowed event passed
+ to an event callback.
  */
-enum PieStatus pie_op_set_callback(const struct PieOp *op,
-                                   void (*callback)(void *user_data,
-                                                    struct PieOp *op,
-                                                    enum PieStatus status),
-                                   void *user_data,
-                                   void (*drop)(void *user_data),
-                                   struct PieError **out_err);
-
-/*
- Cancels the operation if it is still running: it then finishes with PIE_STATUS_CANCELLED
- (its callback, if any, is called with that status). No effect on a finished operation.
- A request already sent may still take effect on the server. Returns PIE_STATUS_OK, or
- PIE_STATUS_NULL_POINTER.
- */
-enum PieStatus pie_op_cancel(const struct PieOp *op);
-
-/*
- The operation's status (as pie_op_poll); if it failed and `out_err` is not NULL, also a new
- error object describing the failure, owned by the caller (pie_error_free).
- */
-enum PieStatus pie_op_error(const struct PieOp *op, struct PieError **out_err);
-
-/*
- Moves the connected client out of a finished pie_client_connect_async operation. The caller
- owns it (pie_client_free). Errors: PIE_STATUS_PENDING (still running), the operation's failure
- status, PIE_STATUS_INVALID_ARGUMENT (not a connect operation, or already taken),
- PIE_STATUS_NULL_POINTER.
- */
-enum PieStatus pie_op_take_client(const struct PieOp *op,
-                                  struct PieClient **out_client,
-                                  struct PieError **out_err);
-
-/*
- Moves the instance out of a finished launch/attach operation. The caller owns it
- (pie_instance_free). Errors as pie_op_take_client.
- */
-enum PieStatus pie_op_take_instance(const struct PieOp *op,
-                                    struct PieInstance **out_instance,
-                                    struct PieError **out_err);
-
-/*
- Moves the list out of a finished pie_client_list_instances_async operation. The caller owns
- it (pie_instance_list_free). Errors as pie_op_take_client.
- */
-enum PieStatus pie_op_take_instance_list(const struct PieOp *op,
-                                         struct PieInstanceList **out_list,
-                                         struct PieError **out_err);
+void pie_event_free(struct PieEvent *event);
 
 /*
  Moves the event out of a finished pie_instance_recv_async operation. The caller owns it
- (pie_event_free). Errors as pie_op_take_client (a recv that timed out has status
- PIE_STATUS_TIMEOUT, an ended stream PIE_STATUS_STREAM_ENDED, ...).
+ (pie_event_free). Errors: PIE_STATUS_PENDING (still running), the operation's failure status
+ (a recv that timed out has PIE_STATUS_TIMEOUT, an ended stream PIE_STATUS_STREAM_ENDED, ...),
+ PIE_STATUS_INVALID_ARGUMENT (not a recv operation, or already taken), PIE_STATUS_NULL_POINTER.
  */
 enum PieStatus pie_op_take_event(const struct PieOp *op,
                                  struct PieEvent **out_event,
                                  struct PieError **out_err);
-
-/*
- The text result of a finished query or upload_program operation (the query's answer, or the
- program hash): NUL-terminated UTF-8, borrowed, valid until pie_op_free(op). NULL if the
- operation is still running, failed, has no text result, or `op` is NULL.
- */
-const char *pie_op_result_string(const struct PieOp *op);
-
-/*
- The boolean result of a finished pie_client_program_exists_async operation, written to
- `*out` on success. Errors as pie_op_take_client.
- */
-enum PieStatus pie_op_result_bool(const struct PieOp *op, bool *out, struct PieError **out_err);
-
-/*
- Frees an operation. A still-running operation is cancelled first (its callback, if any, is
- still called, with PIE_STATUS_CANCELLED). Results not taken are freed with it. NULL is a no-op.
- May be called from inside the operation's own callback.
- */
-void pie_op_free(struct PieOp *op);
-
-/*
- The status code this error carries (PIE_STATUS_INVALID_ARGUMENT if `err` is NULL).
- */
-enum PieStatus pie_error_status(const struct PieError *err);
-
-/*
- The error's human-readable message, NUL-terminated UTF-8. Borrowed: valid until
- pie_error_free(err). Returns NULL if `err` is NULL.
- */
-const char *pie_error_message(const struct PieError *err);
-
-/*
- Frees an error returned through an `out_err` parameter. NULL is a no-op.
- */
-void pie_error_free(struct PieError *err);
-
-/*
- The name of a status code as a static string ("PIE_STATUS_TIMEOUT"); never NULL. Values
- that are not a PieStatus give "PIE_STATUS_UNKNOWN". Takes an int so that any value is safe.
- */
-const char *pie_status_name(int32_t status);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -25,8 +25,8 @@ LIB_DIR="$TARGET_DIR/debug"
 
 echo "== building libpie and pie-sim (cargo build, debug)"
 cargo build -p pie --lib -p pie-sim --bin pie-sim
-# libpie.so's SONAME is libpie.so.0: give the build tree that name too.
-ln -sf libpie.so "$LIB_DIR/libpie.so.0"
+# libpie.so's SONAME is libpie.so.0.2: give the build tree that name too.
+ln -sf libpie.so "$LIB_DIR/libpie.so.0.2"
 
 echo "== building examples-c/quickstart.c"
 mkdir -p "$TARGET_DIR/examples-c"

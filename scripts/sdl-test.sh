@@ -34,7 +34,9 @@ fi
 for f in "$LIB_DIR/libpie.so" "$LIB_DIR/pie-sim"; do
   [ -e "$f" ] || { echo "sdl-test: $f not found: run cargo build --workspace first"; exit 1; }
 done
-ln -sf libpie.so "$LIB_DIR/libpie.so.0"
+# The build tree needs the library under its SONAME too (what the linked program asks for).
+SONAME="$(readelf -d "$LIB_DIR/libpie.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')"
+[ -n "$SONAME" ] && ln -sf libpie.so "$LIB_DIR/$SONAME"
 
 WORK="$(mktemp -d)"
 SIM_PID=""

@@ -48,7 +48,7 @@ stage_clippy() {
 # would resolve features differently and rebuild the library.)
 build_all() {
   cargo build --workspace --all-targets &&
-    ln -sf libpie.so "$LIB_DIR/libpie.so.0"
+    ln -sf libpie.so "$LIB_DIR/libpie.so.0.2"
 }
 
 stage_build() {

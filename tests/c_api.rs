@@ -96,8 +96,8 @@ fn fixture() -> &'static Fixture {
             "{} not found: cargo builds the cdylib for tests",
             so.display()
         );
-        std::fs::copy(&so, fx.bin_dir().join("libpie.so.0")).unwrap();
-        std::os::unix::fs::symlink("libpie.so.0", fx.bin_dir().join("libpie.so")).unwrap();
+        std::fs::copy(&so, fx.bin_dir().join("libpie.so.0.2")).unwrap();
+        std::os::unix::fs::symlink("libpie.so.0.2", fx.bin_dir().join("libpie.so")).unwrap();
 
         for (name, script) in PROGRAMS {
             std::fs::write(fx.programs_dir().join(name), script_program(script)).unwrap();
@@ -349,5 +349,5 @@ fn shared_library_exports_only_pie_symbols() {
         .arg(&so)
         .output()
         .expect("readelf runs");
-    assert!(String::from_utf8_lossy(&dynamic.stdout).contains("Library soname: [libpie.so.0]"));
+    assert!(String::from_utf8_lossy(&dynamic.stdout).contains("Library soname: [libpie.so.0.2]"));
 }

@@ -92,15 +92,15 @@ fn installed_layout_and_soname() {
     let real = lib.join(format!("libpie.so.{VERSION}"));
     assert!(real.is_file() && !real.is_symlink(), "{}", real.display());
     assert_eq!(
-        std::fs::read_link(lib.join("libpie.so.0")).unwrap(),
+        std::fs::read_link(lib.join("libpie.so.0.2")).unwrap(),
         PathBuf::from(format!("libpie.so.{VERSION}"))
     );
     assert_eq!(
         std::fs::read_link(lib.join("libpie.so")).unwrap(),
-        PathBuf::from("libpie.so.0")
+        PathBuf::from("libpie.so.0.2")
     );
     assert!(lib.join("libpie.a").is_file());
-    assert!(readelf_dynamic(&real).contains("Library soname: [libpie.so.0]"));
+    assert!(readelf_dynamic(&real).contains("Library soname: [libpie.so.0.2]"));
 
     let header = inst.prefix().join("include/pie/pie.h");
     assert_eq!(
@@ -220,7 +220,7 @@ fn pkg_config_shared_build_runs() {
         .arg("-o")
         .arg(&exe);
     run_ok(&mut cc, LIMIT, "cc with pkg-config flags");
-    assert!(readelf_dynamic(&exe).contains("Shared library: [libpie.so.0]"));
+    assert!(readelf_dynamic(&exe).contains("Shared library: [libpie.so.0.2]"));
     run_quickstart(&exe);
 }
 
@@ -269,13 +269,13 @@ fn cmake_build(name: &str, source: &Path, extra: &[String]) -> PathBuf {
     build
 }
 
-/// examples-c/CMakeLists.txt without PIE_LIB_DIR uses find_package(pie 0.1): every example
+/// examples-c/CMakeLists.txt without PIE_LIB_DIR uses find_package(pie 0.2): every example
 /// builds against the installed pie::pie.
 #[test]
 fn cmake_find_package_shared() {
     let build = cmake_build("cmake-shared", &root().join("examples-c"), &[]);
     let exe = build.join("quickstart");
-    assert!(readelf_dynamic(&exe).contains("Shared library: [libpie.so.0]"));
+    assert!(readelf_dynamic(&exe).contains("Shared library: [libpie.so.0.2]"));
     assert!(build.join("quickstart-cpp").exists());
     run_quickstart(&exe);
 }
@@ -289,10 +289,12 @@ fn cmake_find_package_static_and_version_check() {
         src.join("CMakeLists.txt"),
         format!(
             "cmake_minimum_required(VERSION 3.16)\nproject(consumer C)\n\
-             find_package(pie 0.1 REQUIRED)\n\
+             find_package(pie {major}.{minor} REQUIRED)\n\
              add_executable(quickstart {})\n\
              target_link_libraries(quickstart PRIVATE pie::pie_static)\n",
-            root().join("examples-c/quickstart.c").display()
+            root().join("examples-c/quickstart.c").display(),
+            major = env!("CARGO_PKG_VERSION_MAJOR"),
+            minor = env!("CARGO_PKG_VERSION_MINOR"),
         ),
     )
     .unwrap();
@@ -301,8 +303,13 @@ fn cmake_find_package_static_and_version_check() {
     assert!(!readelf_dynamic(&exe).contains("libpie"));
     run_quickstart(&exe);
 
-    // Version 0.2 (or 1.0) is not compatible with an installed 0.1.x.
-    for wanted in ["0.2", "1.0"] {
+    // The next minor version (pre-1.0) or the next major is not compatible with this one.
+    let v = |s: &str| s.parse::<u32>().unwrap();
+    let (major, minor) = (
+        v(env!("CARGO_PKG_VERSION_MAJOR")),
+        v(env!("CARGO_PKG_VERSION_MINOR")),
+    );
+    for wanted in [format!("{major}.{}", minor + 1), format!("{}.0", major + 1)] {
         let src = inst.work(&format!("cmake-version-{wanted}"));
         std::fs::write(
             src.join("CMakeLists.txt"),

@@ -36,10 +36,10 @@ fn build(name: &str, dir: &Path) -> PathBuf {
     .into_iter()
     .find(|p| p.exists())
     .expect("libpie.so: cargo builds the cdylib for tests");
-    std::fs::copy(&so, dir.join("libpie.so.0")).unwrap();
+    std::fs::copy(&so, dir.join("libpie.so.0.2")).unwrap();
     let link = dir.join("libpie.so");
     if !link.exists() {
-        std::os::unix::fs::symlink("libpie.so.0", &link).unwrap();
+        std::os::unix::fs::symlink("libpie.so.0.2", &link).unwrap();
     }
     let out = dir.join(name);
     let mut cmd = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
@@ -83,7 +83,7 @@ fn run(name: &str, sim: &Simulator, env: &[(&str, String)], fault: impl FnOnce()
     };
     // stderr is inherited: a wrapper's report could fill a pipe nobody reads while we read stdout.
     // cargo's LD_LIBRARY_PATH (target/<profile>, .../deps) would win over the program's
-    // RUNPATH and could load some other build's libpie.so.0 lying there.
+    // RUNPATH and could load some other build's libpie.so.0.2 lying there.
     cmd.env_remove("LD_LIBRARY_PATH")
         .env("PIE_TEST_URL", sim.url())
         .stdout(Stdio::piped())

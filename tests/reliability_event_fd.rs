@@ -138,7 +138,10 @@ fn event_fd_ignores_instances_still_inside_an_operation() {
     let fd = event_fd(c).unwrap();
     for round in 0..5 {
         let op = launch_async(c, &hash).unwrap();
-        assert_eq!(unsafe { pie_op_wait(op.0, 10_000) }, PieStatus::Ok);
+        assert_eq!(
+            unsafe { pie_op_wait(op.0, 10_000, std::ptr::null_mut()) },
+            PieStatus::Ok
+        );
         // Let the instance's output arrive while the host has not taken it yet.
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(

@@ -1,67 +1,43 @@
-//! PieConnectOptions, PieClient and the client-level calls (blocking and `_async` forms).
+//! PieClient: a connection, and the client-level network calls.
+//!
+//! Every network call is one `unsafe fn` returning a [`Call`] (arguments checked and copied,
+//! the core future built); its blocking extern runs `call.block()`, its `_async` twin
+//! `start_async(.., || call)`.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_void, CString};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::client::{Client, ClientConfig};
-use crate::keys::PrivateKey;
+use crate::client::Client;
 use crate::{Error, ErrorKind};
 
-use super::dispatch::{Dispatcher, DropFn, UserData, WakeFd};
-use super::instance::{InstanceShared, PieInstance, PieInstanceList};
+use super::boundary::{arg_bytes, arg_fn, arg_out, arg_ref, arg_str, call, value};
+use super::call::{start_async, Call};
+use super::callback::{Callback, PieDropCallback};
+use super::dispatch::Dispatcher;
+use super::error::{Fail, FfiResult, PieError};
+use super::hash::write_hash;
 use super::key::PieKey;
-use super::op::{blocking, ignore, start_async, OpCtx, OpValue, PieOp};
+use super::op::{take_result, OpCtx, PieOp};
+use super::options::PieConnectOptions;
 use super::runtime::{on_runtime_thread, Rt};
-use super::status::{
-    arg_argv, arg_bytes, arg_out, arg_ref, arg_str, ffi_call, ffi_value, to_cstring, Fail,
-    FfiResult, PieError, PieStatus,
-};
+use super::status::PieStatus;
+use super::string::to_cstring;
+use super::wake_fd::WakeFd;
 
-/// Bytes needed for a program/blob hash: 64 lowercase hex digits and the terminating NUL.
-pub const PIE_HASH_BUFFER_SIZE: usize = 65;
+/// End of the connection: `(user_data, status, message)`; see
+/// pie_client_set_connection_callback.
+pub type PieConnectionCallback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, status: PieStatus, message: *const c_char)>;
 
-/// Connection settings (opaque). Created with pie_connect_options_new, owned by the caller,
-/// freed with pie_connect_options_free. pie_client_connect copies it, so it may be freed or
-/// reused right after. Not synchronised: do not modify one options object from two threads at
-/// once.
-pub struct PieConnectOptions {
-    connect_timeout: Duration,
-    request_timeout: Duration,
-    max_launches_in_flight: usize,
-    instance_queue_limit_bytes: usize,
-    tcp_quickack: bool,
-    extra_root_certs_pem: Vec<Vec<u8>>,
-}
+/// Upload progress: `(user_data, bytes_sent, bytes_total)`; see pie_client_upload_program.
+pub type PieProgressCallback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, bytes_sent: u64, bytes_total: u64)>;
 
-impl Default for PieConnectOptions {
-    fn default() -> Self {
-        let d = ClientConfig::default();
-        PieConnectOptions {
-            connect_timeout: d.connect_timeout,
-            request_timeout: d.request_timeout,
-            max_launches_in_flight: d.max_launches_in_flight,
-            instance_queue_limit_bytes: d.instance_queue_limit_bytes,
-            tcp_quickack: d.tcp_quickack,
-            extra_root_certs_pem: d.extra_root_certs_pem,
-        }
-    }
-}
-
-impl PieConnectOptions {
-    fn to_config(&self) -> ClientConfig {
-        ClientConfig {
-            connect_timeout: self.connect_timeout,
-            request_timeout: self.request_timeout,
-            max_launches_in_flight: self.max_launches_in_flight,
-            instance_queue_limit_bytes: self.instance_queue_limit_bytes,
-            tcp_quickack: self.tcp_quickack,
-            extra_root_certs_pem: self.extra_root_certs_pem.clone(),
-            ..ClientConfig::default()
-        }
-    }
-}
+type ConnectionFn = unsafe extern "C" fn(*mut c_void, PieStatus, *const c_char);
+type ProgressFn = unsafe extern "C" fn(*mut c_void, u64, u64);
 
 /// A connection to a Pie server (opaque). Created by pie_client_connect (or
 /// pie_op_take_client), owned by the caller, freed with pie_client_free. Every function taking a
@@ -70,17 +46,20 @@ pub struct PieClient {
     shared: Arc<ClientShared>,
 }
 
-/// The connection-callback registration.
-struct ConnCallback {
-    call: unsafe extern "C" fn(*mut c_void, PieStatus, *const c_char),
-    drop: DropFn,
-}
-
 #[derive(Default)]
 struct ConnState {
-    callback: Option<ConnCallback>,
+    callback: Option<Callback<ConnectionFn>>,
     /// Why the connection ended, once it has.
     ended: Option<Fail>,
+}
+
+/// The client's wake fd (created by the first pie_client_event_fd) and how many poll-mode
+/// instances have their `ready` flag set: the fd is readable iff `ready` > 0. Both change only
+/// under the same lock, so they cannot disagree.
+#[derive(Default)]
+struct WakeState {
+    fd: Option<WakeFd>,
+    ready: usize,
 }
 
 /// What a client handle, its instances and operations share.
@@ -96,6 +75,10 @@ pub(crate) struct ClientShared {
     pub(crate) dispatcher: Arc<Dispatcher>,
     // Last: the runtime must outlive the core client's tasks and the callback thread.
     pub(crate) rt: Rt,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ClientShared {
@@ -122,41 +105,48 @@ impl ClientShared {
                 shared.connection_ended(why);
             }
         });
-        *shared.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
+        *lock(&shared.watcher) = Some(watcher);
         shared
     }
 
-    pub(crate) fn ctx(self: &Arc<Self>) -> OpCtx {
+    fn ctx(self: &Arc<Self>) -> OpCtx {
         OpCtx {
             rt: self.rt.clone(),
             dispatcher: Arc::clone(&self.dispatcher),
-            client: Some(Arc::clone(self)),
+            keep_alive: Some(Arc::clone(self) as _),
         }
     }
 
-    /// Starts `fut` as an operation of this client, bounded by the request timeout.
-    pub(crate) fn op<F>(self: &Arc<Self>, fut: F) -> Arc<PieOp>
-    where
-        F: std::future::Future<Output = FfiResult<OpValue>> + Send + 'static,
-    {
-        // The core already times out each request; this outer bound also covers time spent
-        // queued behind other launches, so a blocking call never waits much longer than that.
-        let limit = self.request_timeout.checked_mul(2);
-        PieOp::start(self.ctx(), limit, fut)
+    /// A request of this client, bounded by the request timeout. The core already times out
+    /// each request; this outer bound also covers time spent queued behind other launches, so
+    /// a blocking call never waits much longer than that.
+    pub(crate) fn call<F>(self: &Arc<Self>, fut: F) -> Call<F> {
+        Call::new(self.ctx(), self.request_timeout.checked_mul(2), fut)
     }
 
-    /// Like [`op`](Self::op) but unbounded here: uploads and registry launches may legitimately
-    /// take longer than one request timeout (the core bounds the wait for the final reply).
-    pub(crate) fn long_op<F>(self: &Arc<Self>, fut: F) -> Arc<PieOp>
-    where
-        F: std::future::Future<Output = FfiResult<OpValue>> + Send + 'static,
-    {
-        PieOp::start(self.ctx(), None, fut)
+    /// Like [`call`](Self::call) but unbounded here: uploads, launches and close may
+    /// legitimately take longer than one request timeout (the core bounds each step).
+    pub(crate) fn long_call<F>(self: &Arc<Self>, fut: F) -> Call<F> {
+        Call::new(self.ctx(), None, fut)
+    }
+
+    /// A progress callback as the core wants it (the carrier goes with the closure).
+    pub(crate) fn progress(
+        &self,
+        progress: PieProgressCallback,
+        user_data: *mut c_void,
+    ) -> Option<Box<crate::client::ProgressFn>> {
+        let cb: Callback<ProgressFn> = Callback::new(progress?, user_data, None, &self.dispatcher);
+        Some(Box::new(move |sent, total| {
+            let (function, user_data) = cb.parts();
+            // SAFETY: host callback with the host's pointer (header: valid until the upload ends).
+            unsafe { function(user_data, sent, total) }
+        }))
     }
 
     fn connection_ended(&self, why: Error) {
         let callback = {
-            let mut st = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = lock(&self.conn);
             if st.ended.is_some() {
                 return;
             }
@@ -168,40 +158,45 @@ impl ClientShared {
         }
     }
 
-    fn post_connection_callback(&self, cb: ConnCallback) {
-        let why = self
-            .conn
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    fn post_connection_callback(&self, cb: Callback<ConnectionFn>) {
+        let why = lock(&self.conn)
             .ended
             .clone()
             .unwrap_or_else(|| Fail::new(PieStatus::Internal, "connection state lost"));
-        let _ = self.dispatcher.post(Box::new(move || {
+        let _ = self.dispatcher.post_fn(move || {
             let message = to_cstring(&why.message);
+            let (function, user_data) = cb.parts();
             // SAFETY: host callback with the host's pointer; `message` lives during the call.
-            unsafe { (cb.call)(cb.drop.user_data.get(), why.status, message.as_ptr()) };
-            cb.drop.run();
-        }));
+            unsafe { function(user_data, why.status, message.as_ptr()) };
+            drop(cb);
+        });
+    }
+
+    /// Closes the connection; a close that fails (e.g. the server never answers the close
+    /// frame) still leaves the client closed, so only misuse is reported.
+    fn close(self: &Arc<Self>) -> FfiResult {
+        if let Err(f) = close(self).block() {
+            if f.status == PieStatus::Busy {
+                return Err(f);
+            }
+        }
+        self.connection_ended(Error::new(ErrorKind::ClientClosed, "the client was closed"));
+        Ok(())
     }
 
     /// Close, report the end to the connection callback, and let queued callbacks run: what
     /// pie_client_free promises before it returns.
     fn shut_down(self: &Arc<Self>) {
         if on_runtime_thread() {
-            // Cannot wait here; the close still happens (a dropped PieOp would cancel it, so
-            // this is a plain task).
+            // Cannot wait here; the close still happens in a plain task.
             let core = self.core.clone();
             self.rt.handle().spawn(async move {
                 let _ = core.close().await;
             });
             return;
         }
-        let _ = self.op_close().block();
-        let watcher = self
-            .watcher
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let _ = self.close();
+        let watcher = lock(&self.watcher).take();
         if let Some(w) = watcher {
             // Resolves right after the close; bounded in case the core is slow to report it.
             let _ = self
@@ -209,11 +204,8 @@ impl ClientShared {
                 .handle()
                 .block_on(async { tokio::time::timeout(Duration::from_secs(2), w).await });
         }
-        self.connection_ended(Error::new(ErrorKind::ClientClosed, "the client was closed"));
         self.dispatcher.barrier();
     }
-
-    // ---- the event fd: readable while `ready` > 0 ----
 
     /// Sets or clears one poll-mode instance's `flag` and keeps the client's count of ready
     /// instances and the fd's readability in step with it. The flag flip, the count and the
@@ -230,7 +222,7 @@ impl ClientShared {
         ready: bool,
         may_mark: impl FnOnce() -> bool,
     ) {
-        let mut w = self.wake.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = lock(&self.wake);
         if ready && !may_mark() {
             return;
         }
@@ -256,27 +248,17 @@ impl ClientShared {
     }
 }
 
-/// The client's wake fd (created by the first pie_client_event_fd) and how many poll-mode
-/// instances have their `ready` flag set: the fd is readable iff `ready` > 0. Both change only
-/// under the same lock, so they cannot disagree.
-#[derive(Default)]
-struct WakeState {
-    fd: Option<WakeFd>,
-    ready: usize,
-}
-
 impl Drop for ClientShared {
     fn drop(&mut self) {
-        // A connection callback that never fired can no longer fire: honour its drop half.
-        let cb = self
-            .conn
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .callback
-            .take();
-        if let Some(cb) = cb {
-            cb.drop.run();
-        }
+        // A connection callback that never fired can no longer fire: dropping it releases its
+        // user_data on the callback thread.
+        drop(
+            self.conn
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .callback
+                .take(),
+        );
         if !self.core.is_closed() {
             let core = self.core.clone();
             self.rt.handle().spawn(async move {
@@ -287,188 +269,39 @@ impl Drop for ClientShared {
 }
 
 impl PieClient {
-    pub(crate) fn into_raw(shared: Arc<ClientShared>) -> *mut PieClient {
+    fn into_raw(shared: Arc<ClientShared>) -> *mut PieClient {
         Box::into_raw(Box::new(PieClient { shared }))
     }
 }
 
 /// Borrows the shared state behind a client handle.
-unsafe fn client_arg<'a>(client: *const PieClient) -> FfiResult<&'a Arc<ClientShared>> {
+pub(crate) unsafe fn client_arg<'a>(client: *const PieClient) -> FfiResult<&'a Arc<ClientShared>> {
     Ok(&arg_ref(client, "client")?.shared)
-}
-
-// ------------------------------------------------------------------------------------------
-// Options
-// ------------------------------------------------------------------------------------------
-
-/// Creates connection options holding the defaults: connect timeout 10 s, request timeout 30 s,
-/// 1 launch in flight, 64 MiB instance queue limit, TCP quickack on, webpki trusted roots.
-/// Owned by the caller: free with pie_connect_options_free. Returns NULL only if out of memory.
-#[no_mangle]
-pub extern "C" fn pie_connect_options_new() -> *mut PieConnectOptions {
-    ffi_value(std::ptr::null_mut(), || {
-        Ok(Box::into_raw(Box::new(PieConnectOptions::default())))
-    })
-}
-
-/// Frees connection options. NULL is a no-op.
-#[no_mangle]
-pub unsafe extern "C" fn pie_connect_options_free(options: *mut PieConnectOptions) {
-    ffi_value((), || {
-        if !options.is_null() {
-            drop(Box::from_raw(options));
-        }
-        Ok(())
-    })
-}
-
-unsafe fn with_options(
-    options: *mut PieConnectOptions,
-    out_err: *mut *mut PieError,
-    set: impl FnOnce(&mut PieConnectOptions) -> FfiResult,
-) -> PieStatus {
-    ffi_call(out_err, || {
-        let o = arg_out(options, "options")?;
-        set(o)
-    })
-}
-
-fn positive_ms(ms: u32, name: &str) -> FfiResult<Duration> {
-    if ms == 0 {
-        return Err(Fail::new(
-            PieStatus::InvalidArgument,
-            format!("`{name}` must be greater than 0"),
-        ));
-    }
-    Ok(Duration::from_millis(u64::from(ms)))
-}
-
-/// Sets the time allowed to establish the connection (TCP, TLS and WebSocket handshake), in
-/// milliseconds (> 0). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (0).
-#[no_mangle]
-pub unsafe extern "C" fn pie_connect_options_set_connect_timeout_ms(
-    options: *mut PieConnectOptions,
-    timeout_ms: u32,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    with_options(options, out_err, |o| {
-        o.connect_timeout = positive_ms(timeout_ms, "timeout_ms")?;
-        Ok(())
-    })
-}
-
-/// Sets the time allowed for each request's reply, in milliseconds (> 0). Blocking calls are
-/// bounded by it (uploads and registry launches: the wait for their final reply).
-/// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (0).
-#[no_mangle]
-pub unsafe extern "C" fn pie_connect_options_set_request_timeout_ms(
-    options: *mut PieConnectOptions,
-    timeout_ms: u32,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    with_options(options, out_err, |o| {
-        o.request_timeout = positive_ms(timeout_ms, "timeout_ms")?;
-        Ok(())
-    })
-}
-
-/// Sets how many launches may wait for their reply at once (default 1, which avoids a known
-/// server deadlock; 0 = unlimited). Further launches queue inside libpie.
-/// Errors: PIE_STATUS_NULL_POINTER.
-#[no_mangle]
-pub unsafe extern "C" fn pie_connect_options_set_max_launches_in_flight(
-    options: *mut PieConnectOptions,
-    max: u32,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    with_options(options, out_err, |o| {
-        o.max_launches_in_flight = max as usize;
-        Ok(())
-    })
-}
-
-/// Sets the per-instance bound on queued event payload bytes (default 64 MiB; 0 = unlimited).
-/// When it is reached, non-terminal events are discarded and a PIE_EVENT_KIND_OVERFLOW event
-/// tells how many. Errors: PIE_STATUS_NULL_POINTER.
-#[no_mangle]
-pub unsafe extern "C" fn pie_connect_options_set_instance_queue_limit_bytes(
-    options: *mut PieConnectOptions,
-    limit_bytes: u64,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    with_options(options, out_err, |o| {
-        o.instance_queue_limit_bytes = usize::try_from(limit_bytes).unwrap_or(usize::MAX);
-        Ok(())
-    })
-}
-
-/// Turns TCP quickack (Linux; ignored elsewhere) on or off (default on: replies to small
-/// requests are not held back by delayed ACKs). Errors: PIE_STATUS_NULL_POINTER.
-#[no_mangle]
-pub unsafe extern "C" fn pie_connect_options_set_tcp_quickack(
-    options: *mut PieConnectOptions,
-    enabled: bool,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    with_options(options, out_err, |o| {
-        o.tcp_quickack = enabled;
-        Ok(())
-    })
-}
-
-/// Adds PEM certificate(s) trusted as roots for wss:// URLs, in addition to the built-in webpki
-/// roots. `pem` (`pem_len` bytes) is copied. The PEM is parsed when connecting: an invalid one
-/// makes pie_client_connect fail with PIE_STATUS_INVALID_ARGUMENT or
-/// PIE_STATUS_CONNECTION_FAILED. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT
-/// (empty).
-#[no_mangle]
-pub unsafe extern "C" fn pie_connect_options_add_root_cert_pem(
-    options: *mut PieConnectOptions,
-    pem: *const u8,
-    pem_len: usize,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    with_options(options, out_err, |o| {
-        let pem = arg_bytes(pem, pem_len, "pem")?;
-        if pem.is_empty() {
-            return Err(Fail::new(PieStatus::InvalidArgument, "`pem` is empty"));
-        }
-        o.extra_root_certs_pem.push(pem.to_vec());
-        Ok(())
-    })
 }
 
 // ------------------------------------------------------------------------------------------
 // Connecting, closing, freeing
 // ------------------------------------------------------------------------------------------
 
-unsafe fn connect_op(
+/// The connect call: the client is built once the handshake is done.
+unsafe fn connect(
     url: *const c_char,
     options: *const PieConnectOptions,
-) -> FfiResult<Arc<PieOp>> {
+) -> FfiResult<Call<impl Future<Output = FfiResult<Arc<ClientShared>>>>> {
     let url = arg_str(url, "url")?.to_owned();
-    let opts = match options.as_ref() {
-        Some(o) => o,
-        None => &PieConnectOptions::default(),
-    };
-    let config = opts.to_config();
-    let request_timeout = opts.request_timeout;
+    let config = PieConnectOptions::config(options);
+    let request_timeout = config.request_timeout;
     let rt = Rt::acquire()?;
     let dispatcher = Arc::new(Dispatcher::default());
     let ctx = OpCtx {
         rt: rt.clone(),
         dispatcher: Arc::clone(&dispatcher),
-        client: None,
+        keep_alive: None,
     };
     // The core bounds the handshake by connect_timeout; no outer limit needed.
-    Ok(PieOp::start(ctx, None, async move {
+    Ok(Call::new(ctx, None, async move {
         let core = Client::connect_with(&url, config).await?;
-        Ok(OpValue::Client(ClientShared::new(
-            core,
-            rt,
-            dispatcher,
-            request_timeout,
-        )))
+        Ok(ClientShared::new(core, rt, dispatcher, request_timeout))
     }))
 }
 
@@ -484,12 +317,9 @@ pub unsafe extern "C" fn pie_client_connect(
     out_client: *mut *mut PieClient,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    let make = || {
-        arg_out(out_client, "out_client")?;
-        connect_op(url, options)
-    };
-    blocking(out_err, make, |v| {
-        *out_client = PieClient::into_raw(v.into_client()?);
+    call(out_err, || {
+        let out = arg_out(out_client, "out_client")?;
+        *out = PieClient::into_raw(connect(url, options)?.block()?);
         Ok(())
     })
 }
@@ -504,7 +334,28 @@ pub unsafe extern "C" fn pie_client_connect_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    start_async(out_op, out_err, || connect_op(url, options))
+    start_async(out_op, out_err, || connect(url, options))
+}
+
+/// Moves the connected client out of a finished pie_client_connect_async operation. The caller
+/// owns it (pie_client_free). Errors: PIE_STATUS_PENDING (still running), the operation's failure
+/// status, PIE_STATUS_INVALID_ARGUMENT (not a connect operation, or already taken),
+/// PIE_STATUS_NULL_POINTER.
+#[no_mangle]
+pub unsafe extern "C" fn pie_op_take_client(
+    op: *const PieOp,
+    out_client: *mut *mut PieClient,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    take_result(op, out_client, out_err, PieClient::into_raw)
+}
+
+/// The close call (not exported: pie_client_close also reports the end to the host).
+fn close(c: &Arc<ClientShared>) -> Call<impl Future<Output = FfiResult>> {
+    let core = c.core.clone();
+    // The core bounds close by itself (about 1 s for the server's Close); an outer limit
+    // derived from a short request timeout would only cut the handshake short.
+    c.long_call(async move { Ok(core.close().await?) })
 }
 
 /// Closes the connection: sends a WebSocket close and waits (about 1 s at most) for the
@@ -519,18 +370,7 @@ pub unsafe extern "C" fn pie_client_close(
     client: *const PieClient,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
-        let c = client_arg(client)?;
-        // A close that fails (e.g. the server never answers the close frame) still leaves the
-        // client closed; only misuse is reported.
-        if let Err(f) = c.op_close().block() {
-            if f.status == PieStatus::Busy {
-                return Err(f);
-            }
-        }
-        c.connection_ended(Error::new(ErrorKind::ClientClosed, "the client was closed"));
-        Ok(())
-    })
+    call(out_err, || client_arg(client)?.close())
 }
 
 /// Frees a client: closes it if needed, then waits until the callbacks already queued for it
@@ -542,7 +382,7 @@ pub unsafe extern "C" fn pie_client_close(
 /// deadlock). NULL is a no-op; the handle must not be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn pie_client_free(client: *mut PieClient) {
-    ffi_value((), || {
+    value(|| {
         if client.is_null() {
             return Ok(());
         }
@@ -563,35 +403,28 @@ pub unsafe extern "C" fn pie_client_free(client: *mut PieClient) {
 #[no_mangle]
 pub unsafe extern "C" fn pie_client_set_connection_callback(
     client: *const PieClient,
-    callback: Option<
-        unsafe extern "C" fn(user_data: *mut c_void, status: PieStatus, message: *const c_char),
-    >,
+    callback: PieConnectionCallback,
     user_data: *mut c_void,
-    drop: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+    drop: PieDropCallback,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
+    call(out_err, || {
         let c = client_arg(client)?;
-        let call =
-            callback.ok_or_else(|| Fail::new(PieStatus::NullPointer, "`callback` is NULL"))?;
-        let cb = ConnCallback {
-            call,
-            drop: DropFn {
-                drop,
-                user_data: UserData(user_data),
-            },
-        };
-        let (old, now) = {
-            let mut st = c.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let cb = Callback::new(
+            arg_fn(callback, "callback")?,
+            user_data,
+            drop,
+            &c.dispatcher,
+        );
+        let (replaced, now) = {
+            let mut st = lock(&c.conn);
             if st.ended.is_some() {
                 (None, Some(cb))
             } else {
                 (st.callback.replace(cb), None)
             }
         };
-        if let Some(old) = old {
-            c.dispatcher.post(Box::new(move || old.drop.run()))?;
-        }
+        std::mem::drop(replaced);
         if let Some(cb) = now {
             c.post_connection_callback(cb);
         }
@@ -612,10 +445,10 @@ pub unsafe extern "C" fn pie_client_event_fd(
     out_fd: *mut i32,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
+    call(out_err, || {
         let c = client_arg(client)?;
         let out = arg_out(out_fd, "out_fd")?;
-        let mut wake = c.wake.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wake = lock(&c.wake);
         if wake.fd.is_none() {
             let w = WakeFd::new()?;
             if wake.ready > 0 {
@@ -629,226 +462,19 @@ pub unsafe extern "C" fn pie_client_event_fd(
 }
 
 // ------------------------------------------------------------------------------------------
-// Requests. Each `op_*` builds the operation; the extern pairs only convert arguments.
+// Requests: one `unsafe fn` per network call, then its blocking and `_async` externs.
 // ------------------------------------------------------------------------------------------
 
-impl ClientShared {
-    fn op_authenticate(
-        self: &Arc<Self>,
-        username: String,
-        key: Option<Arc<PrivateKey>>,
-    ) -> Arc<PieOp> {
-        let core = self.core.clone();
-        self.op(async move {
-            core.authenticate(&username, key.as_deref()).await?;
-            Ok(OpValue::Unit)
-        })
-    }
-
-    fn op_internal_authenticate(self: &Arc<Self>, token: String) -> Arc<PieOp> {
-        let core = self.core.clone();
-        self.op(async move {
-            core.internal_authenticate(&token).await?;
-            Ok(OpValue::Unit)
-        })
-    }
-
-    fn op_close(self: &Arc<Self>) -> Arc<PieOp> {
-        let core = self.core.clone();
-        // The core bounds close by itself (about 1 s for the server's Close); an outer limit
-        // derived from a short request timeout would only cut the handshake short.
-        self.long_op(async move {
-            core.close().await?;
-            Ok(OpValue::Unit)
-        })
-    }
-
-    fn op_ping(self: &Arc<Self>) -> Arc<PieOp> {
-        let core = self.core.clone();
-        self.op(async move {
-            core.ping().await?;
-            Ok(OpValue::Unit)
-        })
-    }
-
-    fn op_query(self: &Arc<Self>, subject: String, record: String) -> Arc<PieOp> {
-        let core = self.core.clone();
-        self.op(async move {
-            Ok(OpValue::Text(to_cstring(
-                &core.query(&subject, &record).await?,
-            )))
-        })
-    }
-
-    fn op_program_exists(self: &Arc<Self>, hash: String) -> Arc<PieOp> {
-        let core = self.core.clone();
-        self.op(async move { Ok(OpValue::Bool(core.program_exists(&hash).await?)) })
-    }
-
-    fn op_upload_program(
-        self: &Arc<Self>,
-        data: Vec<u8>,
-        progress: Option<Progress>,
-    ) -> Arc<PieOp> {
-        let core = self.core.clone();
-        self.long_op(async move {
-            let f = progress.map(Progress::into_fn);
-            let hash = core
-                .upload_program_with_progress(&data, f.as_deref())
-                .await?;
-            Ok(OpValue::Text(to_cstring(&hash)))
-        })
-    }
-
-    fn op_launch(self: &Arc<Self>, what: Launch, args: Vec<String>, detached: bool) -> Arc<PieOp> {
-        let me = Arc::clone(self);
-        let fut = async move {
-            let inst = match what {
-                Launch::Hash(h) => me.core.launch_instance(&h, args, detached).await?,
-                Launch::Registry(n) => {
-                    me.core
-                        .launch_instance_from_registry(&n, args, detached)
-                        .await?
-                }
-                Launch::Attach(id) => me.core.attach_instance(&id).await?,
-            };
-            Ok(OpValue::Instance(InstanceShared::new(me, inst)))
-        };
-        self.long_op(fut)
-    }
-
-    fn op_list(self: &Arc<Self>) -> Arc<PieOp> {
-        let core = self.core.clone();
-        self.op(async move {
-            Ok(OpValue::List(Box::new(PieInstanceList::new(
-                core.list_instances().await?,
-            ))))
-        })
-    }
-
-    pub(crate) fn op_terminate(self: &Arc<Self>, id: String) -> Arc<PieOp> {
-        let core = self.core.clone();
-        self.op(async move {
-            core.terminate_instance(&id).await?;
-            Ok(OpValue::Unit)
-        })
-    }
-}
-
-/// What to launch (or attach): one code path for the three instance-producing calls.
-enum Launch {
-    Hash(String),
-    Registry(String),
-    Attach(String),
-}
-
-/// A host progress callback, carried to the runtime thread that reports upload progress.
-#[derive(Clone, Copy)]
-pub(crate) struct Progress {
-    call: unsafe extern "C" fn(*mut c_void, u64, u64),
-    user_data: UserData,
-}
-
-impl Progress {
-    pub(crate) fn new(
-        call: Option<unsafe extern "C" fn(*mut c_void, u64, u64)>,
-        user_data: *mut c_void,
-    ) -> Option<Progress> {
-        call.map(|call| Progress {
-            call,
-            user_data: UserData(user_data),
-        })
-    }
-
-    pub(crate) fn into_fn(self) -> Box<crate::client::ProgressFn> {
-        Box::new(move |sent, total| {
-            // SAFETY: host callback with the host's pointer (header: valid until the upload ends).
-            unsafe { (self.call)(self.user_data.get(), sent, total) }
-        })
-    }
-}
-
-/// Writes a hash into the caller's buffer of at least PIE_HASH_BUFFER_SIZE bytes.
-unsafe fn write_hash(out: *mut c_char, hash: &[u8]) {
-    let n = hash.len().min(PIE_HASH_BUFFER_SIZE - 1);
-    std::ptr::copy_nonoverlapping(hash.as_ptr(), out.cast::<u8>(), n);
-    *out.add(n) = 0;
-}
-
-// Argument conversion shared by each blocking function and its `_async` twin: every pointer is
-// checked and every input copied here, before anything is sent.
-
-unsafe fn authenticate_op(
+unsafe fn authenticate(
     client: *const PieClient,
     username: *const c_char,
     key: *const PieKey,
-) -> FfiResult<Arc<PieOp>> {
+) -> FfiResult<Call<impl Future<Output = FfiResult>>> {
     let c = client_arg(client)?;
     let username = arg_str(username, "username")?.to_owned();
-    Ok(c.op_authenticate(username, PieKey::shared(key)))
-}
-
-unsafe fn internal_authenticate_op(
-    client: *const PieClient,
-    token: *const c_char,
-) -> FfiResult<Arc<PieOp>> {
-    let c = client_arg(client)?;
-    Ok(c.op_internal_authenticate(arg_str(token, "token")?.to_owned()))
-}
-
-unsafe fn ping_op(client: *const PieClient) -> FfiResult<Arc<PieOp>> {
-    Ok(client_arg(client)?.op_ping())
-}
-
-unsafe fn query_op(
-    client: *const PieClient,
-    subject: *const c_char,
-    record: *const c_char,
-) -> FfiResult<Arc<PieOp>> {
-    let c = client_arg(client)?;
-    let subject = arg_str(subject, "subject")?.to_owned();
-    Ok(c.op_query(subject, arg_str(record, "record")?.to_owned()))
-}
-
-unsafe fn program_exists_op(
-    client: *const PieClient,
-    hash: *const c_char,
-) -> FfiResult<Arc<PieOp>> {
-    let c = client_arg(client)?;
-    Ok(c.op_program_exists(arg_str(hash, "hash")?.to_owned()))
-}
-
-unsafe fn upload_program_op(
-    client: *const PieClient,
-    data: *const u8,
-    len: usize,
-    progress: Option<unsafe extern "C" fn(*mut c_void, u64, u64)>,
-    user_data: *mut c_void,
-) -> FfiResult<Arc<PieOp>> {
-    let c = client_arg(client)?;
-    let data = arg_bytes(data, len, "data")?.to_vec();
-    Ok(c.op_upload_program(data, Progress::new(progress, user_data)))
-}
-
-/// The three instance-producing calls differ only in what they send.
-unsafe fn launch_op(
-    client: *const PieClient,
-    what: impl FnOnce() -> FfiResult<Launch>,
-    argv: *const *const c_char,
-    argc: usize,
-    detached: bool,
-) -> FfiResult<Arc<PieOp>> {
-    let c = client_arg(client)?;
-    Ok(c.op_launch(what()?, arg_argv(argv, argc)?, detached))
-}
-
-unsafe fn list_op(client: *const PieClient) -> FfiResult<Arc<PieOp>> {
-    Ok(client_arg(client)?.op_list())
-}
-
-unsafe fn terminate_op(client: *const PieClient, id: *const c_char) -> FfiResult<Arc<PieOp>> {
-    let c = client_arg(client)?;
-    Ok(c.op_terminate(arg_str(id, "id")?.to_owned()))
+    let key = PieKey::shared(key);
+    let core = c.core.clone();
+    Ok(c.call(async move { Ok(core.authenticate(&username, key.as_deref()).await?) }))
 }
 
 /// Authenticates as `username` with `key` (NULL when the server has authentication disabled).
@@ -862,7 +488,7 @@ pub unsafe extern "C" fn pie_client_authenticate(
     key: *const PieKey,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    blocking(out_err, || authenticate_op(client, username, key), ignore)
+    call(out_err, || authenticate(client, username, key)?.block())
 }
 
 /// Asynchronous pie_client_authenticate: `*out_op` receives the operation (no result value).
@@ -874,7 +500,17 @@ pub unsafe extern "C" fn pie_client_authenticate_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    start_async(out_op, out_err, || authenticate_op(client, username, key))
+    start_async(out_op, out_err, || authenticate(client, username, key))
+}
+
+unsafe fn internal_authenticate(
+    client: *const PieClient,
+    token: *const c_char,
+) -> FfiResult<Call<impl Future<Output = FfiResult>>> {
+    let c = client_arg(client)?;
+    let token = arg_str(token, "token")?.to_owned();
+    let core = c.core.clone();
+    Ok(c.call(async move { Ok(core.internal_authenticate(&token).await?) }))
 }
 
 /// Authenticates with the server's internal token (for tools running next to the engine).
@@ -887,7 +523,7 @@ pub unsafe extern "C" fn pie_client_internal_authenticate(
     token: *const c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    blocking(out_err, || internal_authenticate_op(client, token), ignore)
+    call(out_err, || internal_authenticate(client, token)?.block())
 }
 
 /// Asynchronous pie_client_internal_authenticate (no result value).
@@ -898,7 +534,13 @@ pub unsafe extern "C" fn pie_client_internal_authenticate_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    start_async(out_op, out_err, || internal_authenticate_op(client, token))
+    start_async(out_op, out_err, || internal_authenticate(client, token))
+}
+
+unsafe fn ping(client: *const PieClient) -> FfiResult<Call<impl Future<Output = FfiResult>>> {
+    let c = client_arg(client)?;
+    let core = c.core.clone();
+    Ok(c.call(async move { Ok(core.ping().await?) }))
 }
 
 /// Round trip to the server. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_TIMEOUT,
@@ -908,7 +550,7 @@ pub unsafe extern "C" fn pie_client_ping(
     client: *const PieClient,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    blocking(out_err, || ping_op(client), ignore)
+    call(out_err, || ping(client)?.block())
 }
 
 /// Asynchronous pie_client_ping (no result value).
@@ -918,7 +560,19 @@ pub unsafe extern "C" fn pie_client_ping_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    start_async(out_op, out_err, || ping_op(client))
+    start_async(out_op, out_err, || ping(client))
+}
+
+unsafe fn query(
+    client: *const PieClient,
+    subject: *const c_char,
+    record: *const c_char,
+) -> FfiResult<Call<impl Future<Output = FfiResult<CString>>>> {
+    let c = client_arg(client)?;
+    let subject = arg_str(subject, "subject")?.to_owned();
+    let record = arg_str(record, "record")?.to_owned();
+    let core = c.core.clone();
+    Ok(c.call(async move { Ok(to_cstring(&core.query(&subject, &record).await?)) }))
 }
 
 /// Sends a query (`subject`, `record`) and returns the server's answer in `*out_result`: a
@@ -934,12 +588,9 @@ pub unsafe extern "C" fn pie_client_query(
     out_result: *mut *mut c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    let make = || {
-        arg_out(out_result, "out_result")?;
-        query_op(client, subject, record)
-    };
-    blocking(out_err, make, |v| {
-        *out_result = v.into_text()?.into_raw();
+    call(out_err, || {
+        let out = arg_out(out_result, "out_result")?;
+        *out = query(client, subject, record)?.block()?.into_raw();
         Ok(())
     })
 }
@@ -953,7 +604,17 @@ pub unsafe extern "C" fn pie_client_query_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    start_async(out_op, out_err, || query_op(client, subject, record))
+    start_async(out_op, out_err, || query(client, subject, record))
+}
+
+unsafe fn program_exists(
+    client: *const PieClient,
+    hash: *const c_char,
+) -> FfiResult<Call<impl Future<Output = FfiResult<bool>>>> {
+    let c = client_arg(client)?;
+    let hash = arg_str(hash, "hash")?.to_owned();
+    let core = c.core.clone();
+    Ok(c.call(async move { Ok(core.program_exists(&hash).await?) }))
 }
 
 /// Whether the server has a program with this hash (64 lowercase hex digits) in its store; the
@@ -965,12 +626,9 @@ pub unsafe extern "C" fn pie_client_program_exists(
     out_exists: *mut bool,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    let make = || {
-        arg_out(out_exists, "out_exists")?;
-        program_exists_op(client, hash)
-    };
-    blocking(out_err, make, |v| {
-        *out_exists = v.into_bool()?;
+    call(out_err, || {
+        let out = arg_out(out_exists, "out_exists")?;
+        *out = program_exists(client, hash)?.block()?;
         Ok(())
     })
 }
@@ -983,16 +641,42 @@ pub unsafe extern "C" fn pie_client_program_exists_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    start_async(out_op, out_err, || program_exists_op(client, hash))
+    start_async(out_op, out_err, || program_exists(client, hash))
 }
 
-/// Uploads a program (a WebAssembly component, `len` bytes, copied) and writes its hash, 64 hex
+/// The upload call. `data` is borrowed by the blocking form (no copy of the program) and owned
+/// by the `_async` form.
+unsafe fn upload_program<'a, D: AsRef<[u8]> + Send + 'a>(
+    client: *const PieClient,
+    data: impl FnOnce(&'a [u8]) -> D,
+    program: *const u8,
+    len: usize,
+    progress: PieProgressCallback,
+    user_data: *mut c_void,
+) -> FfiResult<Call<impl Future<Output = FfiResult<CString>> + 'a>> {
+    let c = client_arg(client)?;
+    let data = data(arg_bytes(program, len, "data")?);
+    let progress = c.progress(progress, user_data);
+    let core = c.core.clone();
+    Ok(c.long_call(async move {
+        let hash = core
+            .upload_program_with_progress(data.as_ref(), progress.as_deref())
+            .await?;
+        Ok(to_cstring(&hash))
+    }))
+}
+
+fn borrowed(data: &[u8]) -> &[u8] {
+    data
+}
+
+/// Uploads a program (a WebAssembly component, `len` bytes) and writes its hash, 64 hex
 /// digits and a NUL, into `out_hash` (at least PIE_HASH_BUFFER_SIZE bytes). `progress` (may be
 /// NULL) is called as progress(user_data, bytes_sent, bytes_total) each time a 256 KiB chunk has
-/// been handed to the socket, on a libpie runtime thread; it must return quickly and must not
-/// make blocking libpie calls (they fail with PIE_STATUS_BUSY). It is never called after the
-/// upload has finished. A successful upload always ends with a call where bytes_sent ==
-/// bytes_total, before this function returns.
+/// been handed to the socket, on the calling thread; it must return quickly and must not make
+/// blocking libpie calls (they fail with PIE_STATUS_BUSY). It is never called after the upload
+/// has finished. A successful upload always ends with a call where bytes_sent == bytes_total,
+/// before this function returns.
 /// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (not a WebAssembly component:
 /// refused before sending, as the server would drop the connection), PIE_STATUS_SERVER (refused;
 /// the server's text), PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
@@ -1001,207 +685,52 @@ pub unsafe extern "C" fn pie_client_upload_program(
     client: *const PieClient,
     data: *const u8,
     len: usize,
-    progress: Option<
-        unsafe extern "C" fn(user_data: *mut c_void, bytes_sent: u64, bytes_total: u64),
-    >,
+    progress: PieProgressCallback,
     user_data: *mut c_void,
     out_hash: *mut c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    if progress.is_none() && !on_runtime_thread() {
-        // Without a progress callback (documented to run on a runtime thread) the upload is
-        // driven right here, borrowing the caller's buffer until this call returns: no copy of
-        // the program (its whole size in RSS, and ~0.4 ms per MiB; docs/BENCHMARKS.md).
-        return ffi_call(out_err, || {
-            let c = Arc::clone(client_arg(client)?);
-            arg_out(out_hash, "out_hash")?;
-            let data = arg_bytes(data, len, "data")?;
-            let hash =
-                c.rt.handle()
-                    .block_on(c.core.upload_program_with_progress(data, None))?;
-            write_hash(out_hash, hash.as_bytes());
-            Ok(())
-        });
-    }
-    let make = || {
+    call(out_err, || {
         arg_out(out_hash, "out_hash")?;
-        upload_program_op(client, data, len, progress, user_data)
-    };
-    blocking(out_err, make, |v| {
-        write_hash(out_hash, v.into_text()?.as_bytes());
+        let hash = upload_program(client, borrowed, data, len, progress, user_data)?.block()?;
+        write_hash(out_hash, hash.as_bytes());
         Ok(())
     })
 }
 
-/// Asynchronous pie_client_upload_program; the hash is pie_op_result_string(op). `user_data`
-/// must stay valid until the operation finishes.
+/// Asynchronous pie_client_upload_program (`data` is copied); the hash is
+/// pie_op_result_string(op). `progress` runs on a libpie runtime thread; `user_data` must stay
+/// valid until the operation finishes.
 #[no_mangle]
 pub unsafe extern "C" fn pie_client_upload_program_async(
     client: *const PieClient,
     data: *const u8,
     len: usize,
-    progress: Option<
-        unsafe extern "C" fn(user_data: *mut c_void, bytes_sent: u64, bytes_total: u64),
-    >,
+    progress: PieProgressCallback,
     user_data: *mut c_void,
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
     start_async(out_op, out_err, || {
-        upload_program_op(client, data, len, progress, user_data)
+        upload_program(client, <[u8]>::to_vec, data, len, progress, user_data)
     })
 }
 
-/// Launches the program with hash `hash` with `argc` arguments `argv` (UTF-8, copied; `argv` may
-/// be NULL when `argc` is 0). The instance goes to `*out_instance` (owned by the caller:
-/// pie_instance_free). A `detached` instance runs without sending events to this connection:
-/// attach it to receive them. Errors: PIE_STATUS_NULL_POINTER (also for a NULL argv[i]),
-/// PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (e.g. program not found; the server's text),
-/// PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
-#[no_mangle]
-pub unsafe extern "C" fn pie_client_launch_instance(
-    client: *const PieClient,
-    hash: *const c_char,
-    argv: *const *const c_char,
-    argc: usize,
-    detached: bool,
-    out_instance: *mut *mut PieInstance,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let what = || Ok(Launch::Hash(arg_str(hash, "hash")?.to_owned()));
-    let make = || {
-        arg_out(out_instance, "out_instance")?;
-        launch_op(client, what, argv, argc, detached)
-    };
-    blocking(out_err, make, |v| {
-        *out_instance = PieInstance::into_raw(v.into_instance()?);
-        Ok(())
-    })
-}
-
-/// Asynchronous pie_client_launch_instance; the instance is pie_op_take_instance(op, ...).
-#[no_mangle]
-pub unsafe extern "C" fn pie_client_launch_instance_async(
-    client: *const PieClient,
-    hash: *const c_char,
-    argv: *const *const c_char,
-    argc: usize,
-    detached: bool,
-    out_op: *mut *mut PieOp,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let what = || Ok(Launch::Hash(arg_str(hash, "hash")?.to_owned()));
-    start_async(out_op, out_err, || {
-        launch_op(client, what, argv, argc, detached)
-    })
-}
-
-/// Launches an inferlet from the server's registry by `name` ("namespace/name@version" or
-/// "name@version"; the server may download it first, so this may take longer than a request
-/// timeout). Otherwise as pie_client_launch_instance.
-#[no_mangle]
-pub unsafe extern "C" fn pie_client_launch_instance_from_registry(
-    client: *const PieClient,
-    name: *const c_char,
-    argv: *const *const c_char,
-    argc: usize,
-    detached: bool,
-    out_instance: *mut *mut PieInstance,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let what = || Ok(Launch::Registry(arg_str(name, "name")?.to_owned()));
-    let make = || {
-        arg_out(out_instance, "out_instance")?;
-        launch_op(client, what, argv, argc, detached)
-    };
-    blocking(out_err, make, |v| {
-        *out_instance = PieInstance::into_raw(v.into_instance()?);
-        Ok(())
-    })
-}
-
-/// Asynchronous pie_client_launch_instance_from_registry (pie_op_take_instance).
-#[no_mangle]
-pub unsafe extern "C" fn pie_client_launch_instance_from_registry_async(
-    client: *const PieClient,
-    name: *const c_char,
-    argv: *const *const c_char,
-    argc: usize,
-    detached: bool,
-    out_op: *mut *mut PieOp,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let what = || Ok(Launch::Registry(arg_str(name, "name")?.to_owned()));
-    start_async(out_op, out_err, || {
-        launch_op(client, what, argv, argc, detached)
-    })
-}
-
-/// Attaches this connection to the running instance `id` (a UUID, e.g. from
-/// pie_client_list_instances or a detached launch), so that its events come here. The new handle
-/// goes to `*out_instance` (pie_instance_free). Errors: PIE_STATUS_NULL_POINTER,
-/// PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (no such instance, or already attached elsewhere),
-/// PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
-#[no_mangle]
-pub unsafe extern "C" fn pie_client_attach_instance(
+unsafe fn terminate_instance(
     client: *const PieClient,
     id: *const c_char,
-    out_instance: *mut *mut PieInstance,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let what = || Ok(Launch::Attach(arg_str(id, "id")?.to_owned()));
-    let (argv, argc, detached) = (std::ptr::null(), 0, false);
-    let make = || {
-        arg_out(out_instance, "out_instance")?;
-        launch_op(client, what, argv, argc, detached)
-    };
-    blocking(out_err, make, |v| {
-        *out_instance = PieInstance::into_raw(v.into_instance()?);
-        Ok(())
-    })
+) -> FfiResult<Call<impl Future<Output = FfiResult>>> {
+    let c = client_arg(client)?;
+    Ok(terminate(c, arg_str(id, "id")?.to_owned()))
 }
 
-/// Asynchronous pie_client_attach_instance (pie_op_take_instance).
-#[no_mangle]
-pub unsafe extern "C" fn pie_client_attach_instance_async(
-    client: *const PieClient,
-    id: *const c_char,
-    out_op: *mut *mut PieOp,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let what = || Ok(Launch::Attach(arg_str(id, "id")?.to_owned()));
-    start_async(out_op, out_err, || {
-        launch_op(client, what, std::ptr::null(), 0, false)
-    })
-}
-
-/// Lists the instances on the server visible to this session; `*out_list` is owned by the caller
-/// (pie_instance_list_free). Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_TIMEOUT,
-/// PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
-#[no_mangle]
-pub unsafe extern "C" fn pie_client_list_instances(
-    client: *const PieClient,
-    out_list: *mut *mut PieInstanceList,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let make = || {
-        arg_out(out_list, "out_list")?;
-        list_op(client)
-    };
-    blocking(out_err, make, |v| {
-        *out_list = Box::into_raw(v.into_list()?);
-        Ok(())
-    })
-}
-
-/// Asynchronous pie_client_list_instances (pie_op_take_instance_list).
-#[no_mangle]
-pub unsafe extern "C" fn pie_client_list_instances_async(
-    client: *const PieClient,
-    out_op: *mut *mut PieOp,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    start_async(out_op, out_err, || list_op(client))
+/// The terminate request, shared with pie_instance_terminate.
+pub(crate) fn terminate(
+    c: &Arc<ClientShared>,
+    id: String,
+) -> Call<impl Future<Output = FfiResult>> {
+    let core = c.core.clone();
+    c.call(async move { Ok(core.terminate_instance(&id).await?) })
 }
 
 /// Asks the server to terminate the instance `id` (its attached client then gets an ABORTED
@@ -1214,7 +743,7 @@ pub unsafe extern "C" fn pie_client_terminate_instance(
     id: *const c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    blocking(out_err, || terminate_op(client, id), ignore)
+    call(out_err, || terminate_instance(client, id)?.block())
 }
 
 /// Asynchronous pie_client_terminate_instance (no result value).
@@ -1225,5 +754,5 @@ pub unsafe extern "C" fn pie_client_terminate_instance_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    start_async(out_op, out_err, || terminate_op(client, id))
+    start_async(out_op, out_err, || terminate_instance(client, id))
 }

@@ -1,213 +1,35 @@
-//! PieInstance (event delivery: polled queue, callbacks, wake fd), PieEvent and PieInstanceList.
+//! PieInstance: a running program, its network calls (launch, attach, send, upload a blob,
+//! terminate, receive) and its event delivery (polled queue, callback, wake fd).
 
 use std::ffi::{c_char, c_void, CString};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::client::{Instance, InstanceEvent};
-use crate::wire::{InstanceInfo, InstanceStatus};
 use crate::{Error, ErrorKind};
 
-use super::client::{ClientShared, Progress};
-use super::dispatch::{DropFn, UserData};
-use super::op::{blocking, ignore, start_async, OpValue, PieOp};
-use super::status::{
-    arg_bytes, arg_out, arg_ref, arg_str, ffi_call, ffi_value, to_cstring, Fail, FfiResult,
-    PieError, PieStatus,
+use super::boundary::{
+    arg_argv, arg_bytes, arg_fn, arg_out, arg_ref, arg_str, arg_timeout, call, value,
 };
+use super::call::{start_async, Call};
+use super::callback::{Callback, PieDropCallback};
+use super::client::{client_arg, terminate, ClientShared, PieClient, PieProgressCallback};
+use super::dispatch::Task;
+use super::error::{Fail, FfiResult, PieError};
+use super::event::{PieEvent, PieEventCallback};
+use super::op::{take_result, PieOp};
+use super::status::PieStatus;
+use super::string::to_cstring;
 
-/// What a PieEvent is. Stable numbers.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PieEventKind {
-    /// A text message sent by the instance (pie_event_text).
-    Message = 0,
-    /// Terminal: the program finished; the text is its return value.
-    Completed = 1,
-    /// Terminal: the instance was terminated (text "Signal termination").
-    Aborted = 2,
-    /// Terminal: the program failed; the text says why.
-    Exception = 3,
-    /// Terminal: the engine killed the instance (out of memory for an older instance).
-    ServerError = 4,
-    /// Terminal: out of resources (not sent by current servers).
-    OutOfResources = 5,
-    /// A blob of bytes sent by the instance (pie_event_blob).
-    Blob = 6,
-    /// Text the instance wrote to its standard output.
-    Stdout = 7,
-    /// Text the instance wrote to its standard error.
-    Stderr = 8,
-    /// Terminal: an event code this library does not know; the text is the server's message.
-    Unknown = 9,
-    /// Events were discarded because the instance's queue limit was reached
-    /// (pie_event_dropped tells how many); the stream goes on after it.
-    Overflow = 10,
-}
-
-/// State of a listed instance. Stable numbers.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PieInstanceStatus {
-    /// Running, with a client attached.
-    Attached = 0,
-    /// Running with no client attached.
-    Detached = 1,
-    /// Finished; still listed by the server.
-    Finished = 2,
-}
-
-// ------------------------------------------------------------------------------------------
-// Events
-// ------------------------------------------------------------------------------------------
-
-/// One event of an instance (opaque). From pie_instance_recv / pie_op_take_event it is owned by
-/// the caller (pie_event_free); in an event callback it is borrowed, valid only during the call.
-/// Immutable: readable from any thread.
-pub struct PieEvent {
-    kind: PieEventKind,
-    /// Text plus a terminating NUL (absent for blobs).
-    text: Option<Vec<u8>>,
-    blob: Vec<u8>,
-    dropped: u64,
-    terminal: bool,
-}
-
-impl From<InstanceEvent> for PieEvent {
-    fn from(ev: InstanceEvent) -> PieEvent {
-        let terminal = ev.is_terminal();
-        let (kind, text, blob, dropped) = match ev {
-            InstanceEvent::Message(t) => (PieEventKind::Message, Some(t), Vec::new(), 0),
-            InstanceEvent::Completed(t) => (PieEventKind::Completed, Some(t), Vec::new(), 0),
-            InstanceEvent::Aborted(t) => (PieEventKind::Aborted, Some(t), Vec::new(), 0),
-            InstanceEvent::Exception(t) => (PieEventKind::Exception, Some(t), Vec::new(), 0),
-            InstanceEvent::ServerError(t) => (PieEventKind::ServerError, Some(t), Vec::new(), 0),
-            InstanceEvent::OutOfResources(t) => {
-                (PieEventKind::OutOfResources, Some(t), Vec::new(), 0)
-            }
-            InstanceEvent::Blob(b) => (PieEventKind::Blob, None, b, 0),
-            InstanceEvent::Stdout(t) => (PieEventKind::Stdout, Some(t), Vec::new(), 0),
-            InstanceEvent::Stderr(t) => (PieEventKind::Stderr, Some(t), Vec::new(), 0),
-            InstanceEvent::Unknown { message, .. } => {
-                (PieEventKind::Unknown, Some(message), Vec::new(), 0)
-            }
-            InstanceEvent::Overflow { dropped } => (
-                PieEventKind::Overflow,
-                Some(format!(
-                    "{dropped} events were dropped: the instance queue limit was reached"
-                )),
-                Vec::new(),
-                dropped,
-            ),
-        };
-        PieEvent {
-            kind,
-            text: text.map(|t| {
-                let mut v = t.into_bytes();
-                v.push(0);
-                v
-            }),
-            blob,
-            dropped,
-            terminal,
-        }
-    }
-}
-
-/// The kind of the event (PIE_EVENT_KIND_UNKNOWN if `event` is NULL).
-#[no_mangle]
-pub unsafe extern "C" fn pie_event_kind(event: *const PieEvent) -> PieEventKind {
-    ffi_value(PieEventKind::Unknown, || Ok(arg_ref(event, "event")?.kind))
-}
-
-/// The event's text (every kind but PIE_EVENT_KIND_BLOB): NUL-terminated UTF-8, borrowed, valid
-/// as long as the event. If `out_len` is not NULL it receives the length in bytes without the
-/// NUL (the text may itself contain NUL bytes). Returns NULL (and length 0) for a blob event or
-/// a NULL `event`.
-#[no_mangle]
-pub unsafe extern "C" fn pie_event_text(
-    event: *const PieEvent,
-    out_len: *mut usize,
-) -> *const c_char {
-    ffi_value(std::ptr::null(), || {
-        if let Some(l) = out_len.as_mut() {
-            *l = 0;
-        }
-        let ev = arg_ref(event, "event")?;
-        let (ptr, len) = match &ev.text {
-            Some(t) => (t.as_ptr().cast::<c_char>(), t.len() - 1),
-            None => (std::ptr::null(), 0),
-        };
-        if let Some(l) = out_len.as_mut() {
-            *l = len;
-        }
-        Ok(ptr)
-    })
-}
-
-static EMPTY: [u8; 1] = [0];
-
-/// The bytes of a PIE_EVENT_KIND_BLOB event, borrowed, valid as long as the event; the length
-/// goes to `*out_len` (required). Never NULL for a blob event, even when empty. Returns NULL (and
-/// length 0) for other kinds or NULL arguments.
-#[no_mangle]
-pub unsafe extern "C" fn pie_event_blob(event: *const PieEvent, out_len: *mut usize) -> *const u8 {
-    ffi_value(std::ptr::null(), || {
-        let len = arg_out(out_len, "out_len")?;
-        *len = 0;
-        let ev = arg_ref(event, "event")?;
-        if ev.kind != PieEventKind::Blob {
-            return Ok(std::ptr::null());
-        }
-        *len = ev.blob.len();
-        Ok(if ev.blob.is_empty() {
-            EMPTY.as_ptr()
-        } else {
-            ev.blob.as_ptr()
-        })
-    })
-}
-
-/// True if this is the last event of its instance (COMPLETED, ABORTED, EXCEPTION, SERVER_ERROR,
-/// OUT_OF_RESOURCES, UNKNOWN). False for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn pie_event_is_terminal(event: *const PieEvent) -> bool {
-    ffi_value(false, || Ok(arg_ref(event, "event")?.terminal))
-}
-
-/// For PIE_EVENT_KIND_OVERFLOW: how many events were discarded at this point. 0 otherwise.
-#[no_mangle]
-pub unsafe extern "C" fn pie_event_dropped(event: *const PieEvent) -> u64 {
-    ffi_value(0, || Ok(arg_ref(event, "event")?.dropped))
-}
-
-/// Frees an event the caller owns. NULL is a no-op. Never call it on the borrowed event passed
-/// to an event callback.
-#[no_mangle]
-pub unsafe extern "C" fn pie_event_free(event: *mut PieEvent) {
-    ffi_value((), || {
-        if !event.is_null() {
-            drop(Box::from_raw(event));
-        }
-        Ok(())
-    })
-}
-
-// ------------------------------------------------------------------------------------------
-// Instances
-// ------------------------------------------------------------------------------------------
-
-struct EventCallback {
-    call: unsafe extern "C" fn(*mut c_void, PieStatus, *const PieEvent),
-    drop: DropFn,
-}
+type EventFn = unsafe extern "C" fn(*mut c_void, PieStatus, *const PieEvent);
 
 enum Mode {
     /// Events wait in the queue for pie_instance_recv (and drive the client's wake fd).
     Poll,
     /// Events go to the callback on the client's callback thread.
-    Callback(EventCallback),
+    Callback(Callback<EventFn>),
 }
 
 pub(crate) struct InstanceShared {
@@ -309,28 +131,31 @@ impl InstanceShared {
 
     fn schedule(self: &Arc<Self>) {
         if !self.scheduled.swap(true, Ordering::SeqCst) {
-            let me = Arc::clone(self);
-            let _ = self.client.dispatcher.post(Box::new(move || me.deliver()));
+            // Posting the instance itself: no allocation per event.
+            let _ = self
+                .client
+                .dispatcher
+                .post_task(Arc::clone(self) as Arc<dyn Task>);
         }
     }
 
     /// Runs on the callback thread: hands every queued event to the callback, in order; at the
     /// end of the stream makes the final call and releases the registration.
-    fn deliver(self: &Arc<Self>) {
+    fn deliver(&self) {
         self.scheduled.store(false, Ordering::SeqCst);
         loop {
             if self.freed.load(Ordering::SeqCst) {
                 return;
             }
-            let (call, user_data) = match &*lock(&self.mode) {
-                Mode::Callback(cb) => (cb.call, cb.drop.user_data),
+            let (function, user_data) = match &*lock(&self.mode) {
+                Mode::Callback(cb) => cb.parts(),
                 Mode::Poll => return,
             };
             match self.core.try_recv() {
                 Ok(Some(ev)) => {
                     let ev = PieEvent::from(ev);
                     // SAFETY: host callback; the event is borrowed for the call only.
-                    unsafe { call(user_data.get(), PieStatus::Ok, &ev) };
+                    unsafe { function(user_data, PieStatus::Ok, &ev) };
                 }
                 Ok(None) => return,
                 Err(e) => {
@@ -340,9 +165,11 @@ impl InstanceShared {
                     };
                     let status = Fail::from(e).status;
                     self.end_reported.store(true, Ordering::SeqCst);
+                    let (function, user_data) = cb.parts();
                     // SAFETY: as above; the final call carries no event.
-                    unsafe { (cb.call)(cb.drop.user_data.get(), status, std::ptr::null()) };
-                    cb.drop.run();
+                    unsafe { function(user_data, status, std::ptr::null()) };
+                    // Releases user_data (we are on the callback thread).
+                    drop(cb);
                     return;
                 }
             }
@@ -379,9 +206,13 @@ impl InstanceShared {
         r
     }
 
-    fn op_recv(self: &Arc<Self>, timeout: Option<Duration>) -> Arc<PieOp> {
+    /// The receive call: the next event within `timeout` (`None`: no limit).
+    fn recv(
+        self: &Arc<Self>,
+        timeout: Option<Duration>,
+    ) -> Call<impl Future<Output = FfiResult<Box<PieEvent>>>> {
         let me = Arc::clone(self);
-        PieOp::start(self.client.ctx(), None, async move {
+        self.client.long_call(async move {
             let r = match timeout {
                 Some(d) if d.is_zero() => me.recv_now(),
                 Some(d) => {
@@ -402,27 +233,14 @@ impl InstanceShared {
                     r
                 }
             };
-            Ok(OpValue::Event(Box::new(PieEvent::from(r?))))
+            Ok(Box::new(PieEvent::from(r?)))
         })
     }
+}
 
-    fn op_send(self: &Arc<Self>, message: String) -> Arc<PieOp> {
-        let me = Arc::clone(self);
-        self.client.op(async move {
-            me.core.send(&message).await?;
-            Ok(OpValue::Unit)
-        })
-    }
-
-    fn op_upload_blob(self: &Arc<Self>, data: Vec<u8>, progress: Option<Progress>) -> Arc<PieOp> {
-        let me = Arc::clone(self);
-        self.client.long_op(async move {
-            let f = progress.map(Progress::into_fn);
-            me.core
-                .upload_blob_with_progress(&data, f.as_deref())
-                .await?;
-            Ok(OpValue::Unit)
-        })
+impl Task for InstanceShared {
+    fn run(self: Arc<Self>) {
+        self.deliver();
     }
 }
 
@@ -443,7 +261,7 @@ pub struct PieInstance {
 }
 
 impl PieInstance {
-    pub(crate) fn into_raw(shared: Arc<InstanceShared>) -> *mut PieInstance {
+    fn into_raw(shared: Arc<InstanceShared>) -> *mut PieInstance {
         shared.start_notifications();
         Box::into_raw(Box::new(PieInstance { shared }))
     }
@@ -453,51 +271,243 @@ unsafe fn inst_arg<'a>(instance: *const PieInstance) -> FfiResult<&'a Arc<Instan
     Ok(&arg_ref(instance, "instance")?.shared)
 }
 
-fn timeout_arg(timeout_ms: i32) -> FfiResult<Option<Duration>> {
-    match timeout_ms {
-        -1 => Ok(None),
-        ms if ms >= 0 => Ok(Some(Duration::from_millis(ms as u64))),
-        ms => Err(Fail::new(
-            PieStatus::InvalidArgument,
-            format!("`timeout_ms` is {ms}; use -1 (forever), 0 (do not wait) or a positive value"),
-        )),
+// ------------------------------------------------------------------------------------------
+// Launching and attaching: one network call for the three instance-producing requests.
+// ------------------------------------------------------------------------------------------
+
+/// What to launch (or attach).
+enum Launch {
+    Hash(String),
+    Registry(String),
+    Attach(String),
+}
+
+impl Launch {
+    /// `kind` of the string argument `p` (named `name` in errors).
+    unsafe fn named(kind: fn(String) -> Launch, p: *const c_char, name: &str) -> FfiResult<Launch> {
+        Ok(kind(arg_str(p, name)?.to_owned()))
     }
 }
 
-unsafe fn send_op(instance: *const PieInstance, message: *const c_char) -> FfiResult<Arc<PieOp>> {
-    let i = inst_arg(instance)?;
-    Ok(i.op_send(arg_str(message, "message")?.to_owned()))
+unsafe fn launch(
+    client: *const PieClient,
+    what: FfiResult<Launch>,
+    argv: *const *const c_char,
+    argc: usize,
+    detached: bool,
+) -> FfiResult<Call<impl Future<Output = FfiResult<Arc<InstanceShared>>>>> {
+    let c = client_arg(client)?;
+    let what = what?;
+    let args = arg_argv(argv, argc)?;
+    let me = Arc::clone(c);
+    Ok(c.long_call(async move {
+        let inst = match what {
+            Launch::Hash(h) => me.core.launch_instance(&h, args, detached).await?,
+            Launch::Registry(n) => {
+                me.core
+                    .launch_instance_from_registry(&n, args, detached)
+                    .await?
+            }
+            Launch::Attach(id) => me.core.attach_instance(&id).await?,
+        };
+        Ok(InstanceShared::new(me, inst))
+    }))
 }
 
-unsafe fn upload_blob_op(
-    instance: *const PieInstance,
-    data: *const u8,
-    len: usize,
-    progress: Option<unsafe extern "C" fn(*mut c_void, u64, u64)>,
-    user_data: *mut c_void,
-) -> FfiResult<Arc<PieOp>> {
-    let i = inst_arg(instance)?;
-    let data = arg_bytes(data, len, "data")?.to_vec();
-    Ok(i.op_upload_blob(data, Progress::new(progress, user_data)))
+/// Blocking body of the three instance-producing calls.
+unsafe fn launch_blocking(
+    out_instance: *mut *mut PieInstance,
+    call: FfiResult<Call<impl Future<Output = FfiResult<Arc<InstanceShared>>>>>,
+) -> FfiResult {
+    let out = arg_out(out_instance, "out_instance")?;
+    *out = PieInstance::into_raw(call?.block()?);
+    Ok(())
 }
 
-unsafe fn terminate_op(instance: *const PieInstance) -> FfiResult<Arc<PieOp>> {
-    let i = inst_arg(instance)?;
-    Ok(i.client.op_terminate(i.core.id().to_owned()))
+/// Launches the program with hash `hash` with `argc` arguments `argv` (UTF-8, copied; `argv` may
+/// be NULL when `argc` is 0). The instance goes to `*out_instance` (owned by the caller:
+/// pie_instance_free). A `detached` instance runs without sending events to this connection:
+/// attach it to receive them. Errors: PIE_STATUS_NULL_POINTER (also for a NULL argv[i]),
+/// PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (e.g. program not found; the server's text),
+/// PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+#[no_mangle]
+pub unsafe extern "C" fn pie_client_launch_instance(
+    client: *const PieClient,
+    hash: *const c_char,
+    argv: *const *const c_char,
+    argc: usize,
+    detached: bool,
+    out_instance: *mut *mut PieInstance,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    call(out_err, || {
+        launch_blocking(
+            out_instance,
+            launch(
+                client,
+                Launch::named(Launch::Hash, hash, "hash"),
+                argv,
+                argc,
+                detached,
+            ),
+        )
+    })
 }
+
+/// Asynchronous pie_client_launch_instance; the instance is pie_op_take_instance(op, ...).
+#[no_mangle]
+pub unsafe extern "C" fn pie_client_launch_instance_async(
+    client: *const PieClient,
+    hash: *const c_char,
+    argv: *const *const c_char,
+    argc: usize,
+    detached: bool,
+    out_op: *mut *mut PieOp,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    start_async(out_op, out_err, || {
+        launch(
+            client,
+            Launch::named(Launch::Hash, hash, "hash"),
+            argv,
+            argc,
+            detached,
+        )
+    })
+}
+
+/// Launches an inferlet from the server's registry by `name` ("namespace/name@version" or
+/// "name@version"; the server may download it first, so this may take longer than a request
+/// timeout). Otherwise as pie_client_launch_instance.
+#[no_mangle]
+pub unsafe extern "C" fn pie_client_launch_instance_from_registry(
+    client: *const PieClient,
+    name: *const c_char,
+    argv: *const *const c_char,
+    argc: usize,
+    detached: bool,
+    out_instance: *mut *mut PieInstance,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    call(out_err, || {
+        launch_blocking(
+            out_instance,
+            launch(
+                client,
+                Launch::named(Launch::Registry, name, "name"),
+                argv,
+                argc,
+                detached,
+            ),
+        )
+    })
+}
+
+/// Asynchronous pie_client_launch_instance_from_registry (pie_op_take_instance).
+#[no_mangle]
+pub unsafe extern "C" fn pie_client_launch_instance_from_registry_async(
+    client: *const PieClient,
+    name: *const c_char,
+    argv: *const *const c_char,
+    argc: usize,
+    detached: bool,
+    out_op: *mut *mut PieOp,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    start_async(out_op, out_err, || {
+        launch(
+            client,
+            Launch::named(Launch::Registry, name, "name"),
+            argv,
+            argc,
+            detached,
+        )
+    })
+}
+
+/// Attaches this connection to the running instance `id` (a UUID, e.g. from
+/// pie_client_list_instances or a detached launch), so that its events come here. The new handle
+/// goes to `*out_instance` (pie_instance_free). Errors: PIE_STATUS_NULL_POINTER,
+/// PIE_STATUS_INVALID_UTF8, PIE_STATUS_SERVER (no such instance, or already attached elsewhere),
+/// PIE_STATUS_TIMEOUT, PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
+#[no_mangle]
+pub unsafe extern "C" fn pie_client_attach_instance(
+    client: *const PieClient,
+    id: *const c_char,
+    out_instance: *mut *mut PieInstance,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    call(out_err, || {
+        launch_blocking(
+            out_instance,
+            launch(
+                client,
+                Launch::named(Launch::Attach, id, "id"),
+                std::ptr::null(),
+                0,
+                false,
+            ),
+        )
+    })
+}
+
+/// Asynchronous pie_client_attach_instance (pie_op_take_instance).
+#[no_mangle]
+pub unsafe extern "C" fn pie_client_attach_instance_async(
+    client: *const PieClient,
+    id: *const c_char,
+    out_op: *mut *mut PieOp,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    start_async(out_op, out_err, || {
+        launch(
+            client,
+            Launch::named(Launch::Attach, id, "id"),
+            std::ptr::null(),
+            0,
+            false,
+        )
+    })
+}
+
+/// Moves the instance out of a finished launch/attach operation. The caller owns it
+/// (pie_instance_free). Errors as pie_op_take_client.
+#[no_mangle]
+pub unsafe extern "C" fn pie_op_take_instance(
+    op: *const PieOp,
+    out_instance: *mut *mut PieInstance,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    take_result(op, out_instance, out_err, PieInstance::into_raw)
+}
+
+// ------------------------------------------------------------------------------------------
+// The instance's own calls
+// ------------------------------------------------------------------------------------------
 
 /// The instance id (a lowercase UUID): NUL-terminated, borrowed, valid until
 /// pie_instance_free(instance). NULL if `instance` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_id(instance: *const PieInstance) -> *const c_char {
-    ffi_value(std::ptr::null(), || Ok(inst_arg(instance)?.id.as_ptr()))
+    value(|| Ok(inst_arg(instance)?.id.as_ptr()))
 }
 
 /// True if the instance was launched detached (this handle then cannot receive or send; attach
 /// it with pie_client_attach_instance). False for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_is_detached(instance: *const PieInstance) -> bool {
-    ffi_value(false, || Ok(inst_arg(instance)?.core.is_detached()))
+    value(|| Ok(inst_arg(instance)?.core.is_detached()))
+}
+
+unsafe fn send(
+    instance: *const PieInstance,
+    message: *const c_char,
+) -> FfiResult<Call<impl Future<Output = FfiResult>>> {
+    let i = inst_arg(instance)?;
+    let message = arg_str(message, "message")?.to_owned();
+    let me = Arc::clone(i);
+    Ok(i.client
+        .call(async move { Ok(me.core.send(&message).await?) }))
 }
 
 /// Sends a text message (UTF-8, copied) to the instance. The server gives no reply; OK means it
@@ -509,7 +519,7 @@ pub unsafe extern "C" fn pie_instance_send(
     message: *const c_char,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    blocking(out_err, || send_op(instance, message), ignore)
+    call(out_err, || send(instance, message)?.block())
 }
 
 /// Asynchronous pie_instance_send (no result value).
@@ -520,7 +530,26 @@ pub unsafe extern "C" fn pie_instance_send_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    start_async(out_op, out_err, || send_op(instance, message))
+    start_async(out_op, out_err, || send(instance, message))
+}
+
+unsafe fn upload_blob(
+    instance: *const PieInstance,
+    data: *const u8,
+    len: usize,
+    progress: PieProgressCallback,
+    user_data: *mut c_void,
+) -> FfiResult<Call<impl Future<Output = FfiResult>>> {
+    let i = inst_arg(instance)?;
+    let data = arg_bytes(data, len, "data")?.to_vec();
+    let progress = i.client.progress(progress, user_data);
+    let me = Arc::clone(i);
+    Ok(i.client.long_call(async move {
+        Ok(me
+            .core
+            .upload_blob_with_progress(&data, progress.as_deref())
+            .await?)
+    }))
 }
 
 /// Uploads `len` bytes (copied) to the instance as a blob. `progress` as in
@@ -532,32 +561,37 @@ pub unsafe extern "C" fn pie_instance_upload_blob(
     instance: *const PieInstance,
     data: *const u8,
     len: usize,
-    progress: Option<
-        unsafe extern "C" fn(user_data: *mut c_void, bytes_sent: u64, bytes_total: u64),
-    >,
+    progress: PieProgressCallback,
     user_data: *mut c_void,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    let make = || upload_blob_op(instance, data, len, progress, user_data);
-    blocking(out_err, make, ignore)
+    call(out_err, || {
+        upload_blob(instance, data, len, progress, user_data)?.block()
+    })
 }
 
-/// Asynchronous pie_instance_upload_blob (no result value); `user_data` must stay valid until
-/// the operation finishes.
+/// Asynchronous pie_instance_upload_blob (no result value); `progress` runs on a libpie runtime
+/// thread; `user_data` must stay valid until the operation finishes.
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_upload_blob_async(
     instance: *const PieInstance,
     data: *const u8,
     len: usize,
-    progress: Option<
-        unsafe extern "C" fn(user_data: *mut c_void, bytes_sent: u64, bytes_total: u64),
-    >,
+    progress: PieProgressCallback,
     user_data: *mut c_void,
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    let make = || upload_blob_op(instance, data, len, progress, user_data);
-    start_async(out_op, out_err, make)
+    start_async(out_op, out_err, || {
+        upload_blob(instance, data, len, progress, user_data)
+    })
+}
+
+unsafe fn terminate_self(
+    instance: *const PieInstance,
+) -> FfiResult<Call<impl Future<Output = FfiResult>>> {
+    let i = inst_arg(instance)?;
+    Ok(terminate(&i.client, i.core.id().to_owned()))
 }
 
 /// Terminates the instance (as pie_client_terminate_instance with its id). Its stream then ends
@@ -567,7 +601,7 @@ pub unsafe extern "C" fn pie_instance_terminate(
     instance: *const PieInstance,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    blocking(out_err, || terminate_op(instance), ignore)
+    call(out_err, || terminate_self(instance)?.block())
 }
 
 /// Asynchronous pie_instance_terminate (no result value).
@@ -577,16 +611,16 @@ pub unsafe extern "C" fn pie_instance_terminate_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    start_async(out_op, out_err, || terminate_op(instance))
+    start_async(out_op, out_err, || terminate_self(instance))
 }
 
 /// Receives the next event, in server order, into `*out_event` (owned by the caller:
-/// pie_event_free). `timeout_ms`: 0 = do not wait, -1 = wait forever, > 0 = wait at most that
-/// long. Returns PIE_STATUS_OK with an event; PIE_STATUS_TIMEOUT if none came in time;
+/// pie_event_free), waiting at most `timeout_ms` (the timeout rule of the overview).
+/// Returns PIE_STATUS_OK with an event; PIE_STATUS_TIMEOUT if none came in time;
 /// PIE_STATUS_STREAM_ENDED after the terminal event was received; PIE_STATUS_CONNECTION_CLOSED
 /// or PIE_STATUS_CLIENT_CLOSED once the connection ended and every queued event was received;
 /// PIE_STATUS_DETACHED for a detached instance; PIE_STATUS_BUSY if the instance has an event
-/// callback; PIE_STATUS_NULL_POINTER; PIE_STATUS_INVALID_ARGUMENT (timeout below -1).
+/// callback; PIE_STATUS_NULL_POINTER; PIE_STATUS_INVALID_ARGUMENT (`timeout_ms`).
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_recv(
     instance: *const PieInstance,
@@ -594,20 +628,19 @@ pub unsafe extern "C" fn pie_instance_recv(
     out_event: *mut *mut PieEvent,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
+    call(out_err, || {
         let i = inst_arg(instance)?;
         let out = arg_out(out_event, "out_event")?;
-        let timeout = timeout_arg(timeout_ms)?;
+        let timeout = arg_timeout(timeout_ms, "timeout_ms")?;
         i.poll_mode()?;
-        // The non-blocking form is answered on the caller's thread: game loops call it often.
+        // Answered on the caller's thread when possible (the non-blocking form, or an event
+        // already queued): game loops call this often.
         let ev = match timeout {
             Some(d) if d.is_zero() => Box::new(PieEvent::from(i.recv_now()?)),
-            // An event already queued is answered here too: a round trip through the runtime
-            // (task spawn, worker wake-up, condvar) costs ~10 µs per event (docs/BENCHMARKS.md).
             _ => match i.core.try_recv() {
                 Ok(Some(ev)) => Box::new(PieEvent::from(ev)),
-                // Nothing queued (or the end): the blocking path gives the same answers.
-                _ => i.op_recv(timeout).block()?.into_event()?,
+                // Nothing queued (or the end): the waiting path gives the same answers.
+                _ => i.recv(timeout).block()?,
             },
         };
         *out = Box::into_raw(ev);
@@ -627,9 +660,9 @@ pub unsafe extern "C" fn pie_instance_recv_async(
 ) -> PieStatus {
     start_async(out_op, out_err, || {
         let i = inst_arg(instance)?;
-        let timeout = timeout_arg(timeout_ms)?;
+        let timeout = arg_timeout(timeout_ms, "timeout_ms")?;
         i.poll_mode()?;
-        Ok(i.op_recv(timeout))
+        Ok(i.recv(timeout))
     })
 }
 
@@ -645,41 +678,30 @@ pub unsafe extern "C" fn pie_instance_recv_async(
 /// pie_client_free on its client (both deferred until the callback returns). pie_instance_recv
 /// then returns PIE_STATUS_BUSY until the stream has ended (finish or cancel pending
 /// pie_instance_recv_async operations first: an event they take is not passed to the callback).
-/// Errors: PIE_STATUS_NULL_POINTER
-/// (`instance`, `callback`), PIE_STATUS_DETACHED, PIE_STATUS_IO.
+/// Errors: PIE_STATUS_NULL_POINTER (`instance`, `callback`), PIE_STATUS_DETACHED, PIE_STATUS_IO.
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_set_callback(
     instance: *const PieInstance,
-    callback: Option<
-        unsafe extern "C" fn(user_data: *mut c_void, status: PieStatus, event: *const PieEvent),
-    >,
+    callback: PieEventCallback,
     user_data: *mut c_void,
-    drop: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+    drop: PieDropCallback,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
+    call(out_err, || {
         let i = inst_arg(instance)?;
-        let call =
-            callback.ok_or_else(|| Fail::new(PieStatus::NullPointer, "`callback` is NULL"))?;
+        let function = arg_fn(callback, "callback")?;
         if i.core.is_detached() {
             return Err(Fail::new(
                 PieStatus::Detached,
                 "the instance was launched detached: attach it to receive its events",
             ));
         }
-        let cb = EventCallback {
-            call,
-            drop: DropFn {
-                drop,
-                user_data: UserData(user_data),
-            },
-        };
-        let old = std::mem::replace(&mut *lock(&i.mode), Mode::Callback(cb));
+        let cb = Callback::new(function, user_data, drop, &i.client.dispatcher);
+        let replaced = std::mem::replace(&mut *lock(&i.mode), Mode::Callback(cb));
         i.clear_ready();
-        if let Mode::Callback(old) = old {
-            // After any call of the old callback already queued or running.
-            i.client.dispatcher.post(Box::new(move || old.drop.run()))?;
-        }
+        // Dropping the old registration releases its user_data on the callback thread, after
+        // any call of the old callback already queued or running.
+        std::mem::drop(replaced);
         i.schedule();
         Ok(())
     })
@@ -691,7 +713,7 @@ pub unsafe extern "C" fn pie_instance_set_callback(
 /// happens right after the callback returns. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn pie_instance_free(instance: *mut PieInstance) {
-    ffi_value((), || {
+    value(|| {
         if instance.is_null() {
             return Ok(());
         }
@@ -704,181 +726,10 @@ pub unsafe extern "C" fn pie_instance_free(instance: *mut PieInstance) {
         // which takes it while delivering.
         let previous = std::mem::replace(&mut *lock(&i.mode), Mode::Poll);
         if let Mode::Callback(cb) = previous {
-            let _ = i.client.dispatcher.post(Box::new(move || cb.drop.run()));
+            drop(cb);
             i.client.dispatcher.barrier();
         }
         drop(handle);
-        Ok(())
-    })
-}
-
-// ------------------------------------------------------------------------------------------
-// Instance lists
-// ------------------------------------------------------------------------------------------
-
-struct ListItem {
-    id: CString,
-    arguments: Vec<CString>,
-    status: PieInstanceStatus,
-    username: CString,
-    elapsed_secs: u64,
-    kv_pages_used: u32,
-}
-
-/// The result of pie_client_list_instances (opaque): owned by the caller,
-/// pie_instance_list_free. Immutable: readable from any thread. Strings returned by its accessors
-/// are borrowed, valid until the list is freed.
-pub struct PieInstanceList {
-    items: Vec<ListItem>,
-}
-
-impl PieInstanceList {
-    pub(crate) fn new(infos: Vec<InstanceInfo>) -> PieInstanceList {
-        let items = infos
-            .into_iter()
-            .map(|i| ListItem {
-                id: to_cstring(&i.id),
-                arguments: i.arguments.iter().map(|a| to_cstring(a)).collect(),
-                status: match i.status {
-                    InstanceStatus::Attached => PieInstanceStatus::Attached,
-                    InstanceStatus::Detached => PieInstanceStatus::Detached,
-                    InstanceStatus::Finished => PieInstanceStatus::Finished,
-                },
-                username: to_cstring(&i.username),
-                elapsed_secs: i.elapsed_secs,
-                kv_pages_used: i.kv_pages_used,
-            })
-            .collect();
-        PieInstanceList { items }
-    }
-}
-
-unsafe fn item<'a>(list: *const PieInstanceList, index: usize) -> FfiResult<&'a ListItem> {
-    let l = arg_ref(list, "list")?;
-    l.items.get(index).ok_or_else(|| {
-        Fail::new(
-            PieStatus::InvalidArgument,
-            format!(
-                "index {index} is out of range (the list has {} entries)",
-                l.items.len()
-            ),
-        )
-    })
-}
-
-/// Shared body of the numeric list accessors.
-unsafe fn list_field<T>(
-    list: *const PieInstanceList,
-    index: usize,
-    out: *mut T,
-    out_err: *mut *mut PieError,
-    get: impl FnOnce(&ListItem) -> T,
-) -> PieStatus {
-    ffi_call(out_err, || {
-        let out = arg_out(out, "out")?;
-        *out = get(item(list, index)?);
-        Ok(())
-    })
-}
-
-/// Number of instances in the list (0 for NULL).
-#[no_mangle]
-pub unsafe extern "C" fn pie_instance_list_len(list: *const PieInstanceList) -> usize {
-    ffi_value(0, || Ok(arg_ref(list, "list")?.items.len()))
-}
-
-/// Id of entry `index` (borrowed). NULL if `list` is NULL or `index` out of range.
-#[no_mangle]
-pub unsafe extern "C" fn pie_instance_list_id(
-    list: *const PieInstanceList,
-    index: usize,
-) -> *const c_char {
-    ffi_value(std::ptr::null(), || Ok(item(list, index)?.id.as_ptr()))
-}
-
-/// User name of the session that launched entry `index` (borrowed; empty if the server did not
-/// say). NULL if `list` is NULL or `index` out of range.
-#[no_mangle]
-pub unsafe extern "C" fn pie_instance_list_username(
-    list: *const PieInstanceList,
-    index: usize,
-) -> *const c_char {
-    ffi_value(std::ptr::null(), || {
-        Ok(item(list, index)?.username.as_ptr())
-    })
-}
-
-/// Writes the number of launch arguments of entry `index` to `*out_count`.
-/// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT (index out of range).
-#[no_mangle]
-pub unsafe extern "C" fn pie_instance_list_argument_count(
-    list: *const PieInstanceList,
-    index: usize,
-    out_count: *mut usize,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    list_field(list, index, out_count, out_err, |i| i.arguments.len())
-}
-
-/// Launch argument `arg_index` of entry `index` (borrowed). NULL if out of range or `list` is NULL.
-#[no_mangle]
-pub unsafe extern "C" fn pie_instance_list_argument(
-    list: *const PieInstanceList,
-    index: usize,
-    arg_index: usize,
-) -> *const c_char {
-    ffi_value(std::ptr::null(), || {
-        let it = item(list, index)?;
-        it.arguments
-            .get(arg_index)
-            .map(|a| a.as_ptr())
-            .ok_or_else(|| Fail::new(PieStatus::InvalidArgument, "argument index out of range"))
-    })
-}
-
-/// Writes the state of entry `index` to `*out_status`. Errors as
-/// pie_instance_list_argument_count.
-#[no_mangle]
-pub unsafe extern "C" fn pie_instance_list_status(
-    list: *const PieInstanceList,
-    index: usize,
-    out_status: *mut PieInstanceStatus,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    list_field(list, index, out_status, out_err, |i| i.status)
-}
-
-/// Writes the whole seconds since entry `index` was launched to `*out_secs`. Errors as
-/// pie_instance_list_argument_count.
-#[no_mangle]
-pub unsafe extern "C" fn pie_instance_list_elapsed_secs(
-    list: *const PieInstanceList,
-    index: usize,
-    out_secs: *mut u64,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    list_field(list, index, out_secs, out_err, |i| i.elapsed_secs)
-}
-
-/// Writes the KV-cache pages used by entry `index` to `*out_pages` (always 0 on current servers).
-/// Errors as pie_instance_list_argument_count.
-#[no_mangle]
-pub unsafe extern "C" fn pie_instance_list_kv_pages_used(
-    list: *const PieInstanceList,
-    index: usize,
-    out_pages: *mut u32,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    list_field(list, index, out_pages, out_err, |i| i.kv_pages_used)
-}
-
-/// Frees a list. NULL is a no-op.
-#[no_mangle]
-pub unsafe extern "C" fn pie_instance_list_free(list: *mut PieInstanceList) {
-    ffi_value((), || {
-        if !list.is_null() {
-            drop(Box::from_raw(list));
-        }
         Ok(())
     })
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use crate::keys::PrivateKey;
 
-use super::status::{
-    arg_bytes, arg_opt_str, arg_out, arg_str, ffi_call, ffi_value, FfiResult, PieError, PieStatus,
-};
+use super::boundary::{arg_bytes, arg_opt_str, arg_out, arg_str, call, value};
+use super::error::{FfiResult, PieError};
+use super::status::PieStatus;
 
 /// A private key (opaque): Ed25519, RSA or ECDSA P-256/P-384, from OpenSSH, PKCS#8, PKCS#1 or
 /// SEC1 files, optionally encrypted. Owned by the caller, freed with pie_key_free (the key
@@ -40,7 +40,7 @@ pub unsafe extern "C" fn pie_key_load_file(
     out_key: *mut *mut PieKey,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
+    call(out_err, || {
         let out = arg_out(out_key, "out_key")?;
         let path = arg_str(path, "path")?;
         let pass = arg_opt_str(passphrase, "passphrase")?;
@@ -59,7 +59,7 @@ pub unsafe extern "C" fn pie_key_load_memory(
     out_key: *mut *mut PieKey,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
+    call(out_err, || {
         let out = arg_out(out_key, "out_key")?;
         let data = arg_bytes(data, len, "data")?;
         let pass = arg_opt_str(passphrase, "passphrase")?;
@@ -70,7 +70,7 @@ pub unsafe extern "C" fn pie_key_load_memory(
 /// Frees a key (operations already started with it keep their own reference). NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn pie_key_free(key: *mut PieKey) {
-    ffi_value((), || {
+    value(|| {
         if !key.is_null() {
             drop(Box::from_raw(key));
         }

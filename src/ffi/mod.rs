@@ -1,114 +1,142 @@
 //! The C ABI of libpie: a thin layer over the Rust core. Its doc comments become
-//! `include/pie.h` (cbindgen; see cbindgen.toml for the header's overview section).
+//! `include/pie.h` (cbindgen; cbindgen.toml holds the header's overview). The header follows
+//! the order of the `mod` lines below: errors, strings, keys, connection options, client,
+//! operations, instances, instance lists, events.
 //!
-//! Layout: `status` (status codes, error objects, the one boundary helper every `extern "C"`
-//! body runs in), `runtime` (the hidden, reference-counted tokio runtime), `dispatch` (the
-//! per-client callback thread and the wake fd), `op` (PieOp: the single machinery behind every
-//! network call, blocking or not), `client`, `instance`, `key`.
+//! # One object per file
+//!
+//! | file | holds |
+//! |---|---|
+//! | `status.rs` | PieStatus, pie_status_name |
+//! | `error.rs` | PieError (+ `Fail`, the Rust side of it) |
+//! | `boundary.rs` | the one boundary helper (`boundary`, with `call`/`value` shapes), argument checks, the `timeout_ms` rule |
+//! | `string.rs` | pie_string_free, text -> C string |
+//! | `hash.rs` | pie_hash_blob |
+//! | `key.rs` | PieKey |
+//! | `options.rs` | PieConnectOptions |
+//! | `client.rs` | PieClient and the client-level network calls |
+//! | `op.rs` | PieOp (a leaf: knows no handle type) |
+//! | `call.rs` | `Call`: one network call, run blocking or started as a PieOp |
+//! | `instance.rs` | PieInstance: launch/attach, its own calls, event delivery |
+//! | `instance_list.rs` | PieInstanceList and pie_client_list_instances |
+//! | `event.rs` | PieEvent and its accessors |
+//! | `callback.rs` | `Callback`, the one carrier of every callback registration |
+//! | `dispatch.rs` | `Dispatcher`, the per-client callback thread |
+//! | `wake_fd.rs` | `WakeFd`, behind pie_client_event_fd |
+//! | `runtime.rs` | `Rt`, the hidden reference-counted tokio runtime |
+//!
+//! # Imports (an arrow points at what a file uses; there is no cycle)
+//!
+//! ```text
+//! status <- error <- boundary <- string, hash, key, options
+//! runtime <- dispatch <- callback
+//! {boundary, callback, dispatch, runtime} <- op <- call
+//! {call, op, key, options, hash, wake_fd} <- client
+//! op <- event          {client, call} <- instance_list
+//! {client, event, call, op} <- instance
+//! ```
+//! `pie_op_take_*` live next to the type they produce (pie_op_take_client in client.rs,
+//! pie_op_take_instance in instance.rs, ...), so op.rs depends on no handle type.
+//!
+//! # Adding a network call
+//!
+//! In the file of the handle it is called on, three items:
+//!
+//! ```ignore
+//! unsafe fn frobnicate(client: *const PieClient, name: *const c_char)
+//!     -> FfiResult<Call<impl Future<Output = FfiResult<Answer>>>> {
+//!     let c = client_arg(client)?;                       // check and copy every argument
+//!     let name = arg_str(name, "name")?.to_owned();
+//!     let core = c.core.clone();
+//!     Ok(c.call(async move { Ok(core.frobnicate(&name).await?) }))   // one core future
+//! }
+//! /// doc comment (it is the manual)
+//! #[no_mangle]
+//! pub unsafe extern "C" fn pie_client_frobnicate(client, name, out_answer, out_err) -> PieStatus {
+//!     call(out_err, || { let out = arg_out(out_answer, "out_answer")?;
+//!                        *out = frobnicate(client, name)?.block()?.into_c(); Ok(()) })
+//! }
+//! /// doc comment
+//! #[no_mangle]
+//! pub unsafe extern "C" fn pie_client_frobnicate_async(client, name, out_op, out_err) -> PieStatus {
+//!     start_async(out_op, out_err, || frobnicate(client, name))
+//! }
+//! ```
+//! The blocking extern drives the future on the caller's thread (no PieOp); the `_async` one
+//! wraps the same future in a PieOp, whose value a `pie_op_take_*` (next to the value's type)
+//! or `pie_op_result_*` hands out. Every extern body goes through `boundary` (`call` for
+//! status-returning functions, `value` for accessors), which catches panics.
 //!
 //! Safety contract of every `unsafe extern "C"` function: pointer arguments are NULL (checked)
 //! or valid for the access the header documents; handles come from libpie and are not yet freed.
 //! It is written once, in the header overview and per function, not in `# Safety` sections.
 #![allow(clippy::missing_safety_doc)]
 
-mod client;
-mod dispatch;
-mod instance;
-mod key;
-mod op;
-mod runtime;
+// Exported items, in the order of the header (one `mod` per group: rustfmt would sort a group,
+// and cbindgen emits items in the order it meets them).
+// Errors: status codes.
 mod status;
+// Errors: error objects.
+mod error;
+// The drop-callback typedef every registration shares.
+mod callback;
+// Strings libpie hands out.
+mod string;
+// Program and blob hashes.
+mod hash;
+// Keys.
+mod key;
+// Connection options.
+mod options;
+// Client.
+mod client;
+// Operations.
+mod op;
+// Instances.
+mod instance;
+// Instance lists.
+mod instance_list;
+// Events.
+mod event;
 
-use std::ffi::c_char;
+// Internal machinery.
+mod boundary;
+mod call;
+mod dispatch;
+mod runtime;
+mod wake_fd;
 
 // Every exported function and type is reachable as `pie::ffi::<name>`, so Rust tests and
 // benchmarks call the real exports instead of re-declaring the ABI.
+pub use callback::*;
 pub use client::*;
+pub use error::*;
+pub use event::*;
+pub use hash::*;
 pub use instance::*;
+pub use instance_list::*;
 pub use key::*;
 pub use op::*;
+pub use options::*;
 pub use status::*;
+pub use string::*;
 
-use status::{arg_bytes, arg_out, ffi_call, ffi_value, Fail};
-
-/// Major version of the header (semantic versioning: incompatible ABI changes).
+/// Major version of the header (semantic versioning; before 1.0 an incompatible change bumps
+/// the minor version).
 pub const PIE_VERSION_MAJOR: u32 = 0;
-/// Minor version of the header (compatible additions).
-pub const PIE_VERSION_MINOR: u32 = 1;
+/// Minor version of the header.
+pub const PIE_VERSION_MINOR: u32 = 2;
 /// Patch version of the header.
 pub const PIE_VERSION_PATCH: u32 = 0;
 /// PIE_VERSION_MAJOR * 10000 + PIE_VERSION_MINOR * 100 + PIE_VERSION_PATCH, for `#if` checks.
-pub const PIE_VERSION_NUMBER: u32 = 100;
+pub const PIE_VERSION_NUMBER: u32 = 200;
 
-/// Callback types, exported to the header as typedefs for the host's convenience. Functions
-/// spell the pointer types out in their signatures (cbindgen turns `Option<alias>` into an
-/// opaque struct), so these aliases are for documentation and host code only.
-///
-/// Upload progress: `(user_data, bytes_sent, bytes_total)`, on a libpie runtime thread.
-pub type PieProgressCallback =
-    unsafe extern "C" fn(user_data: *mut std::ffi::c_void, bytes_sent: u64, bytes_total: u64);
-/// Instance events: `(user_data, status, event)`; see pie_instance_set_callback.
-pub type PieEventCallback = unsafe extern "C" fn(
-    user_data: *mut std::ffi::c_void,
-    status: PieStatus,
-    event: *const PieEvent,
-);
-/// Operation completion: `(user_data, op, status)`; see pie_op_set_callback.
-pub type PieOpCallback =
-    unsafe extern "C" fn(user_data: *mut std::ffi::c_void, op: *mut PieOp, status: PieStatus);
-/// End of the connection: `(user_data, status, message)`; see pie_client_set_connection_callback.
-pub type PieConnectionCallback = unsafe extern "C" fn(
-    user_data: *mut std::ffi::c_void,
-    status: PieStatus,
-    message: *const c_char,
-);
-/// Releases a callback's `user_data`; runs once, after the last call of its callback.
-pub type PieDropCallback = unsafe extern "C" fn(user_data: *mut std::ffi::c_void);
-
-/// The library version, e.g. "0.1.0": a static NUL-terminated string, never NULL, never freed.
+/// The library version, e.g. "0.2.0": a static NUL-terminated string, never NULL, never freed.
 /// It is the version of the shared library actually loaded, which may differ from the header's
 /// PIE_VERSION_* macros the host was compiled with.
 #[no_mangle]
-pub extern "C" fn pie_version() -> *const c_char {
+pub extern "C" fn pie_version() -> *const std::ffi::c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
-}
-
-/// Frees a string that libpie handed to the caller (pie_client_query's result). NULL is a no-op.
-#[no_mangle]
-pub unsafe extern "C" fn pie_string_free(s: *mut c_char) {
-    ffi_value((), || {
-        if !s.is_null() {
-            drop(std::ffi::CString::from_raw(s));
-        }
-        Ok(())
-    })
-}
-
-/// Computes the hash libpie and the server use for programs and blobs (blake3, 64 lowercase hex
-/// digits) of `len` bytes at `data` (NULL allowed when `len` is 0), and writes it with a NUL into
-/// `out` (`out_len` bytes, at least PIE_HASH_BUFFER_SIZE). Any thread; no runtime needed.
-/// Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_BUFFER_TOO_SMALL (nothing is written).
-#[no_mangle]
-pub unsafe extern "C" fn pie_hash_blob(
-    data: *const u8,
-    len: usize,
-    out: *mut c_char,
-    out_len: usize,
-) -> PieStatus {
-    ffi_call(std::ptr::null_mut(), || {
-        arg_out(out, "out")?;
-        let data = arg_bytes(data, len, "data")?;
-        if out_len < PIE_HASH_BUFFER_SIZE {
-            return Err(Fail::new(
-                PieStatus::BufferTooSmall,
-                format!("`out_len` is {out_len}; a hash needs {PIE_HASH_BUFFER_SIZE} bytes"),
-            ));
-        }
-        let hash = crate::hash_blob(data);
-        std::ptr::copy_nonoverlapping(hash.as_ptr(), out.cast::<u8>(), hash.len());
-        *out.add(hash.len()) = 0;
-        Ok(())
-    })
 }
 
 #[cfg(test)]

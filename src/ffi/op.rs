@@ -1,61 +1,48 @@
-//! PieOp: one machinery for every network call. A call starts a task on the runtime and returns
-//! an operation; the blocking functions are the same operation followed by a wait, so both forms
-//! share one code path.
+//! PieOp: a network call started by an `_async` function. A leaf: it knows no handle type; its
+//! value is whatever the call's future produced, and each `pie_op_take_*` function lives next
+//! to the type it hands out (pie_op_take_client in client.rs, ...).
 
+use std::any::Any;
 use std::ffi::{c_char, c_void, CString};
 use std::future::Future;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use tokio::task::AbortHandle;
 
-use super::client::{ClientShared, PieClient};
-use super::dispatch::{Dispatcher, DropFn, UserData};
-use super::instance::{InstanceShared, PieEvent, PieInstance, PieInstanceList};
+use super::boundary::{arg_fn, arg_out, arg_ref, arg_timeout, boundary, call, value};
+use super::callback::{Callback, PieDropCallback};
+use super::dispatch::Dispatcher;
+use super::error::{Fail, FfiResult, PieError};
 use super::runtime::{on_runtime_thread, Rt};
-use super::status::{
-    arg_out, arg_ref, ffi_call, ffi_value, write_error, Fail, FfiResult, PieError, PieStatus,
-};
+use super::status::PieStatus;
 
-/// The value an operation produced.
-pub(crate) enum OpValue {
-    Unit,
-    Bool(bool),
-    Text(CString),
-    Client(Arc<ClientShared>),
-    Instance(Arc<InstanceShared>),
-    List(Box<PieInstanceList>),
-    Event(Box<PieEvent>),
-    /// The value was moved out by a pie_op_take_* call.
-    Taken,
-}
+/// Operation finished: `(user_data, op, status)`; see pie_op_set_callback.
+pub type PieOpCallback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, op: *mut PieOp, status: PieStatus)>;
 
-/// What keeps an operation's world alive: the runtime, the callback thread and, for calls on a
-/// client, the client itself (so the host may free the client before the operation).
+type OpFn = unsafe extern "C" fn(*mut c_void, *mut PieOp, PieStatus);
+
+/// What keeps an operation's world alive: the runtime, the callback thread and whatever the
+/// call works on (its client), so the host may free its handles before the operation.
 pub(crate) struct OpCtx {
     pub(crate) rt: Rt,
     pub(crate) dispatcher: Arc<Dispatcher>,
-    pub(crate) client: Option<Arc<ClientShared>>,
+    pub(crate) keep_alive: Option<Arc<dyn Any + Send + Sync>>,
 }
 
-/// The op callback: called once with the final status, then its drop half runs.
-pub type PieOpCallbackFn =
-    unsafe extern "C" fn(user_data: *mut c_void, op: *mut PieOp, status: PieStatus);
-
-struct OpCallback {
-    call: PieOpCallbackFn,
-    drop: DropFn,
-}
+/// The successful value; `None` once a pie_op_take_* moved it out.
+type Value = Option<Box<dyn Any + Send>>;
 
 #[derive(Default)]
 struct OpState {
-    result: Option<FfiResult<OpValue>>,
-    callback: Option<OpCallback>,
+    result: Option<FfiResult<Value>>,
+    callback: Option<Callback<OpFn>>,
 }
 
 /// Set when an operation's runtime task (and everything its future held) is gone. The host-side
-/// releases wait for it, so that the last reference to a client or to the runtime is never
+/// release waits for it, so that the last reference to a client or to the runtime is never
 /// dropped on a runtime thread (which could not join the runtime's threads).
 #[derive(Default)]
 struct TaskGone {
@@ -84,16 +71,33 @@ pub struct PieOp {
     task: Mutex<Option<AbortHandle>>,
     task_gone: Arc<TaskGone>,
     dispatcher: Arc<Dispatcher>,
-    _client: Option<Arc<ClientShared>>,
+    _keep_alive: Option<Arc<dyn Any + Send + Sync>>,
     // Last, so the runtime outlives everything else the operation holds.
     rt: Rt,
 }
 
+/// Runs `fut`, bounded by `limit` if given.
+pub(crate) async fn bounded<T>(
+    limit: Option<Duration>,
+    fut: impl Future<Output = FfiResult<T>>,
+) -> FfiResult<T> {
+    match limit {
+        Some(d) => tokio::time::timeout(d, fut).await.unwrap_or_else(|_| {
+            Err(Fail::new(
+                PieStatus::Timeout,
+                format!("no reply within {} ms", d.as_millis()),
+            ))
+        }),
+        None => fut.await,
+    }
+}
+
 impl PieOp {
     /// Starts `fut` on the runtime, bounded by `limit` if given.
-    pub(crate) fn start<F>(ctx: OpCtx, limit: Option<Duration>, fut: F) -> Arc<PieOp>
+    pub(crate) fn start<F, T>(ctx: OpCtx, limit: Option<Duration>, fut: F) -> Arc<PieOp>
     where
-        F: Future<Output = FfiResult<OpValue>> + Send + 'static,
+        F: Future<Output = FfiResult<T>> + Send + 'static,
+        T: Send + 'static,
     {
         let op = Arc::new(PieOp {
             state: Mutex::new(OpState::default()),
@@ -101,7 +105,7 @@ impl PieOp {
             task: Mutex::new(None),
             task_gone: Arc::new(TaskGone::default()),
             dispatcher: ctx.dispatcher,
-            _client: ctx.client,
+            _keep_alive: ctx.keep_alive,
             rt: ctx.rt,
         });
         // The task holds the operation weakly: freeing the operation cancels the call.
@@ -110,18 +114,7 @@ impl PieOp {
         let task = op.rt.handle().spawn(async move {
             // Declared first, dropped last: after the future and the upgraded `op` below.
             let _guard = guard;
-            let bounded = async move {
-                match limit {
-                    Some(d) => tokio::time::timeout(d, fut).await.unwrap_or_else(|_| {
-                        Err(Fail::new(
-                            PieStatus::Timeout,
-                            format!("no reply within {} ms", d.as_millis()),
-                        ))
-                    }),
-                    None => fut.await,
-                }
-            };
-            let result = std::panic::AssertUnwindSafe(bounded)
+            let result = std::panic::AssertUnwindSafe(bounded(limit, fut))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| {
@@ -129,7 +122,8 @@ impl PieOp {
                         PieStatus::Panic,
                         "libpie panicked in a runtime task",
                     ))
-                });
+                })
+                .map(|v| Some(Box::new(v) as Box<dyn Any + Send>));
             if let Some(op) = weak.upgrade() {
                 op.complete(result);
             }
@@ -140,7 +134,7 @@ impl PieOp {
 
     /// Records the result (first one wins: a cancelled operation stays cancelled), wakes waiters
     /// and schedules the callback.
-    fn complete(self: &Arc<Self>, result: FfiResult<OpValue>) {
+    fn complete(self: &Arc<Self>, result: FfiResult<Value>) {
         let callback = {
             let mut st = lock(&self.state);
             if st.result.is_some() {
@@ -155,26 +149,22 @@ impl PieOp {
         }
     }
 
-    fn schedule(self: &Arc<Self>, cb: OpCallback) {
+    /// Calls `cb` on the callback thread; the callback (and so its drop) goes with the job.
+    fn schedule(self: &Arc<Self>, cb: Callback<OpFn>) {
         let op = Arc::clone(self);
         // If the callback thread cannot start, the op stays observable through poll/wait.
-        let _ = self.dispatcher.post(Box::new(move || {
+        let _ = self.dispatcher.post_fn(move || {
             let status = op.status();
+            let (function, user_data) = cb.parts();
             // SAFETY: host callback with the host's pointer; `op` stays alive during the call
             // because this job holds a reference, even if the host frees its handle inside.
-            unsafe {
-                (cb.call)(
-                    cb.drop.user_data.get(),
-                    Arc::as_ptr(&op) as *mut PieOp,
-                    status,
-                )
-            };
-            cb.drop.run();
-        }));
+            unsafe { function(user_data, Arc::as_ptr(&op) as *mut PieOp, status) };
+            drop(cb);
+        });
     }
 
     /// PENDING while running, otherwise the final status.
-    pub(crate) fn status(&self) -> PieStatus {
+    fn status(&self) -> PieStatus {
         match &lock(&self.state).result {
             None => PieStatus::Pending,
             Some(Ok(_)) => PieStatus::Ok,
@@ -182,8 +172,17 @@ impl PieOp {
         }
     }
 
-    /// Waits for completion; `None` waits forever. Returns false on timeout.
-    fn wait(&self, timeout: Option<Duration>) -> bool {
+    /// The status, as a result: Ok(OK or PENDING) or the failure.
+    fn outcome(&self) -> FfiResult<PieStatus> {
+        match &lock(&self.state).result {
+            None => Ok(PieStatus::Pending),
+            Some(Ok(_)) => Ok(PieStatus::Ok),
+            Some(Err(f)) => Err(f.clone()),
+        }
+    }
+
+    /// Waits for completion; `None` waits forever.
+    fn wait(&self, timeout: Option<Duration>) {
         let deadline = timeout.map(|d| Instant::now() + d);
         let mut st = lock(&self.state);
         while st.result.is_none() {
@@ -192,7 +191,7 @@ impl PieOp {
                 Some(dl) => {
                     let now = Instant::now();
                     if now >= dl {
-                        return false;
+                        return;
                     }
                     st = self
                         .done
@@ -202,7 +201,6 @@ impl PieOp {
                 }
             }
         }
-        true
     }
 
     /// Waits (bounded) until the runtime task has dropped everything it held. Skipped on
@@ -237,27 +235,9 @@ impl PieOp {
         )));
     }
 
-    /// The blocking form of every call: wait for the operation and move its value out.
-    pub(crate) fn block(self: Arc<Self>) -> FfiResult<OpValue> {
-        if on_runtime_thread() {
-            self.cancel();
-            return Err(Fail::new(
-                PieStatus::Busy,
-                "blocking libpie call made on a runtime thread (e.g. from an upload progress \
-                 callback); use the _async form",
-            ));
-        }
-        self.wait(None);
-        let value = self.take(|v| Some(std::mem::replace(v, OpValue::Taken)));
-        // The task may still hold a reference for a moment after completing; the last one must
-        // be released here, on the host's thread.
-        self.wait_task_gone();
-        value
-    }
-
-    /// Applies `pick` to the successful value; PENDING while running, the failure otherwise,
-    /// INVALID_ARGUMENT if `pick` finds the wrong kind of value.
-    fn take<T>(&self, pick: impl FnOnce(&mut OpValue) -> Option<T>) -> FfiResult<T> {
+    /// Applies `pick` to the successful value of type `T`: PENDING while running, the failure
+    /// otherwise, INVALID_ARGUMENT if the value is of another type or was already taken.
+    fn with_value<T: 'static, R>(&self, pick: impl FnOnce(&mut Value) -> R) -> FfiResult<R> {
         let mut st = lock(&self.state);
         match &mut st.result {
             None => Err(Fail::new(
@@ -265,16 +245,24 @@ impl PieOp {
                 "the operation has not finished",
             )),
             Some(Err(f)) => Err(f.clone()),
-            Some(Ok(OpValue::Taken)) => Err(Fail::new(
+            Some(Ok(None)) => Err(Fail::new(
                 PieStatus::InvalidArgument,
                 "the operation's result was already taken",
             )),
-            Some(Ok(v)) => pick(v).ok_or_else(|| {
-                Fail::new(
-                    PieStatus::InvalidArgument,
-                    "the operation has no result of the requested type",
-                )
-            }),
+            Some(Ok(v)) if v.as_ref().is_some_and(|b| b.is::<T>()) => Ok(pick(v)),
+            Some(Ok(_)) => Err(Fail::new(
+                PieStatus::InvalidArgument,
+                "the operation has no result of the requested type",
+            )),
+        }
+    }
+
+    /// Moves the value of type `T` out of a finished operation.
+    fn take<T: 'static>(&self) -> FfiResult<T> {
+        let boxed = self.with_value::<T, _>(Option::take)?;
+        match boxed.map(|b| b.downcast::<T>()) {
+            Some(Ok(v)) => Ok(*v),
+            _ => Err(Fail::new(PieStatus::Internal, "operation value lost")),
         }
     }
 }
@@ -284,95 +272,19 @@ impl Drop for PieOp {
         if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
-        // A callback still registered can never be called now: honour its drop half.
-        if let Some(cb) = lock(&self.state).callback.take() {
-            cb.drop.run();
-        }
+        // A callback still registered can never be called now; dropping it releases its
+        // user_data on the callback thread.
+        drop(lock(&self.state).callback.take());
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl OpValue {
-    fn wrong(what: &str) -> Fail {
-        Fail::new(
-            PieStatus::Internal,
-            format!("the operation produced no {what}"),
-        )
-    }
-
-    pub(crate) fn into_text(self) -> FfiResult<CString> {
-        match self {
-            OpValue::Text(t) => Ok(t),
-            _ => Err(Self::wrong("text")),
-        }
-    }
-
-    pub(crate) fn into_bool(self) -> FfiResult<bool> {
-        match self {
-            OpValue::Bool(b) => Ok(b),
-            _ => Err(Self::wrong("boolean")),
-        }
-    }
-
-    pub(crate) fn into_client(self) -> FfiResult<Arc<ClientShared>> {
-        match self {
-            OpValue::Client(c) => Ok(c),
-            _ => Err(Self::wrong("client")),
-        }
-    }
-
-    pub(crate) fn into_instance(self) -> FfiResult<Arc<InstanceShared>> {
-        match self {
-            OpValue::Instance(i) => Ok(i),
-            _ => Err(Self::wrong("instance")),
-        }
-    }
-
-    pub(crate) fn into_list(self) -> FfiResult<Box<PieInstanceList>> {
-        match self {
-            OpValue::List(l) => Ok(l),
-            _ => Err(Self::wrong("instance list")),
-        }
-    }
-
-    pub(crate) fn into_event(self) -> FfiResult<Box<PieEvent>> {
-        match self {
-            OpValue::Event(e) => Ok(e),
-            _ => Err(Self::wrong("event")),
-        }
-    }
-}
-
-/// Shared body of every blocking network call: `make` checks the arguments (out-parameters
-/// included, so nothing is sent for a call that cannot deliver its result) and starts the
-/// operation; the call waits for it and hands the value to `finish`.
-pub(crate) fn blocking(
-    out_err: *mut *mut PieError,
-    make: impl FnOnce() -> FfiResult<Arc<PieOp>>,
-    finish: impl FnOnce(OpValue) -> FfiResult,
-) -> PieStatus {
-    ffi_call(out_err, || finish(make()?.block()?))
-}
-
-/// `finish` for calls without a result value.
-pub(crate) fn ignore(_: OpValue) -> FfiResult {
-    Ok(())
-}
-
-/// Shared body of every `_async` call: the operation goes to `*out_op` (owned by the caller).
-pub(crate) unsafe fn start_async(
-    out_op: *mut *mut PieOp,
-    out_err: *mut *mut PieError,
-    make: impl FnOnce() -> FfiResult<Arc<PieOp>>,
-) -> PieStatus {
-    ffi_call(out_err, || {
-        let out = arg_out(out_op, "out_op")?;
-        *out = Arc::into_raw(make()?) as *mut PieOp;
-        Ok(())
-    })
+/// Hands a new operation to the host through `out_op`.
+pub(crate) unsafe fn give_op(out_op: &mut *mut PieOp, op: Arc<PieOp>) {
+    *out_op = Arc::into_raw(op) as *mut PieOp;
 }
 
 /// Borrows the operation behind a host handle, keeping it alive for the duration of the call.
@@ -382,27 +294,58 @@ unsafe fn op_arg(op: *const PieOp) -> FfiResult<Arc<PieOp>> {
     Ok(Arc::from_raw(op))
 }
 
-/// Whether the operation finished: PIE_STATUS_PENDING while it runs, then its final status
-/// (PIE_STATUS_OK or the failure). Never blocks. Returns PIE_STATUS_NULL_POINTER if `op` is NULL.
-#[no_mangle]
-pub unsafe extern "C" fn pie_op_poll(op: *const PieOp) -> PieStatus {
-    ffi_value(PieStatus::NullPointer, || Ok(op_arg(op)?.status()))
+/// Shared body of the pie_op_take_* functions (each next to the type it produces): the value of
+/// type `T` is moved out and converted into the host's handle; any other value stays.
+pub(crate) unsafe fn take_result<T: 'static, H>(
+    op: *const PieOp,
+    out: *mut *mut H,
+    out_err: *mut *mut PieError,
+    into_handle: impl FnOnce(T) -> *mut H,
+) -> PieStatus {
+    call(out_err, || {
+        let op = op_arg(op)?;
+        let out = arg_out(out, "out")?;
+        *out = into_handle(op.take::<T>()?);
+        Ok(())
+    })
 }
 
-/// Waits until the operation finishes or `timeout_ms` elapses (-1, or any negative value, waits
-/// forever; 0 does not wait). Returns the final status, or PIE_STATUS_PENDING if it is still running at the timeout.
-/// Must not be called from an upload progress callback (PIE_STATUS_BUSY).
+/// Whether the operation finished: PIE_STATUS_PENDING while it runs, then its final status
+/// (PIE_STATUS_OK, or the failure, which also goes to `*out_err`). Never blocks.
+/// Errors: PIE_STATUS_NULL_POINTER.
 #[no_mangle]
-pub unsafe extern "C" fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieStatus {
-    ffi_value(PieStatus::NullPointer, || {
+pub unsafe extern "C" fn pie_op_poll(op: *const PieOp, out_err: *mut *mut PieError) -> PieStatus {
+    boundary(out_err, || op_arg(op)?.outcome())
+}
+
+/// Waits until the operation finishes or `timeout_ms` elapses (the timeout rule of the
+/// overview). Returns the final status as pie_op_poll, or PIE_STATUS_PENDING if it is still
+/// running at the timeout. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_INVALID_ARGUMENT
+/// (`timeout_ms`), PIE_STATUS_BUSY (a wait on a runtime thread, e.g. in a progress callback).
+#[no_mangle]
+pub unsafe extern "C" fn pie_op_wait(
+    op: *const PieOp,
+    timeout_ms: i32,
+    out_err: *mut *mut PieError,
+) -> PieStatus {
+    boundary(out_err, || {
         let op = op_arg(op)?;
-        if on_runtime_thread() && timeout_ms != 0 {
-            return Ok(PieStatus::Busy);
+        let limit = arg_timeout(timeout_ms, "timeout_ms")?;
+        if on_runtime_thread() && limit != Some(Duration::ZERO) {
+            return Err(Fail::new(
+                PieStatus::Busy,
+                "pie_op_wait on a runtime thread (e.g. in a progress callback) would stall it",
+            ));
         }
-        let limit = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
         op.wait(limit);
-        Ok(op.status())
+        op.outcome()
     })
+}
+
+/// The same as pie_op_poll (kept from 0.1).
+#[no_mangle]
+pub unsafe extern "C" fn pie_op_error(op: *const PieOp, out_err: *mut *mut PieError) -> PieStatus {
+    pie_op_poll(op, out_err)
 }
 
 /// Registers `callback(user_data, op, status)`, called once when the operation finishes (at once,
@@ -415,25 +358,20 @@ pub unsafe extern "C" fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieSt
 #[no_mangle]
 pub unsafe extern "C" fn pie_op_set_callback(
     op: *const PieOp,
-    callback: Option<
-        unsafe extern "C" fn(user_data: *mut c_void, op: *mut PieOp, status: PieStatus),
-    >,
+    callback: PieOpCallback,
     user_data: *mut c_void,
-    drop: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+    drop: PieDropCallback,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
+    call(out_err, || {
         let op = op_arg(op)?;
-        let call =
-            callback.ok_or_else(|| Fail::new(PieStatus::NullPointer, "`callback` is NULL"))?;
-        let cb = OpCallback {
-            call,
-            drop: DropFn {
-                drop,
-                user_data: UserData(user_data),
-            },
-        };
-        let (old, now) = {
+        let cb = Callback::new(
+            arg_fn(callback, "callback")?,
+            user_data,
+            drop,
+            &op.dispatcher,
+        );
+        let (replaced, now) = {
             let mut st = lock(&op.state);
             if st.result.is_some() {
                 (None, Some(cb))
@@ -441,9 +379,7 @@ pub unsafe extern "C" fn pie_op_set_callback(
                 (st.callback.replace(cb), None)
             }
         };
-        if let Some(old) = old {
-            let _ = op.dispatcher.post(Box::new(move || old.drop.run()));
-        }
+        std::mem::drop(replaced);
         if let Some(cb) = now {
             op.schedule(cb);
         }
@@ -453,107 +389,13 @@ pub unsafe extern "C" fn pie_op_set_callback(
 
 /// Cancels the operation if it is still running: it then finishes with PIE_STATUS_CANCELLED
 /// (its callback, if any, is called with that status). No effect on a finished operation.
-/// A request already sent may still take effect on the server. Returns PIE_STATUS_OK, or
-/// PIE_STATUS_NULL_POINTER.
+/// A request already sent may still take effect on the server. Returns PIE_STATUS_OK.
+/// Errors: PIE_STATUS_NULL_POINTER.
 #[no_mangle]
-pub unsafe extern "C" fn pie_op_cancel(op: *const PieOp) -> PieStatus {
-    ffi_value(PieStatus::NullPointer, || {
+pub unsafe extern "C" fn pie_op_cancel(op: *const PieOp, out_err: *mut *mut PieError) -> PieStatus {
+    call(out_err, || {
         op_arg(op)?.cancel();
-        Ok(PieStatus::Ok)
-    })
-}
-
-/// The operation's status (as pie_op_poll); if it failed and `out_err` is not NULL, also a new
-/// error object describing the failure, owned by the caller (pie_error_free).
-#[no_mangle]
-pub unsafe extern "C" fn pie_op_error(op: *const PieOp, out_err: *mut *mut PieError) -> PieStatus {
-    ffi_value(PieStatus::NullPointer, || {
-        let op = op_arg(op)?;
-        let fail = match &lock(&op.state).result {
-            None => return Ok(PieStatus::Pending),
-            Some(Ok(_)) => return Ok(PieStatus::Ok),
-            Some(Err(f)) => f.clone(),
-        };
-        let status = fail.status;
-        write_error(out_err, fail);
-        Ok(status)
-    })
-}
-
-/// Shared body of the pie_op_take_* functions: a value of the kind `is_kind` accepts is moved
-/// out and converted; any other value stays in the operation.
-unsafe fn take_into<T>(
-    op: *const PieOp,
-    out: *mut *mut T,
-    out_err: *mut *mut PieError,
-    is_kind: fn(&OpValue) -> bool,
-    into_raw: impl FnOnce(OpValue) -> FfiResult<*mut T>,
-) -> PieStatus {
-    ffi_call(out_err, || {
-        let op = op_arg(op)?;
-        let out = arg_out(out, "out")?;
-        let value = op.take(|v| is_kind(v).then(|| std::mem::replace(v, OpValue::Taken)))?;
-        *out = into_raw(value)?;
         Ok(())
-    })
-}
-
-/// Moves the connected client out of a finished pie_client_connect_async operation. The caller
-/// owns it (pie_client_free). Errors: PIE_STATUS_PENDING (still running), the operation's failure
-/// status, PIE_STATUS_INVALID_ARGUMENT (not a connect operation, or already taken),
-/// PIE_STATUS_NULL_POINTER.
-#[no_mangle]
-pub unsafe extern "C" fn pie_op_take_client(
-    op: *const PieOp,
-    out_client: *mut *mut PieClient,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::Client(_));
-    take_into(op, out_client, out_err, is_kind, |v| {
-        Ok(PieClient::into_raw(v.into_client()?))
-    })
-}
-
-/// Moves the instance out of a finished launch/attach operation. The caller owns it
-/// (pie_instance_free). Errors as pie_op_take_client.
-#[no_mangle]
-pub unsafe extern "C" fn pie_op_take_instance(
-    op: *const PieOp,
-    out_instance: *mut *mut PieInstance,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::Instance(_));
-    take_into(op, out_instance, out_err, is_kind, |v| {
-        Ok(PieInstance::into_raw(v.into_instance()?))
-    })
-}
-
-/// Moves the list out of a finished pie_client_list_instances_async operation. The caller owns
-/// it (pie_instance_list_free). Errors as pie_op_take_client.
-#[no_mangle]
-pub unsafe extern "C" fn pie_op_take_instance_list(
-    op: *const PieOp,
-    out_list: *mut *mut PieInstanceList,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::List(_));
-    take_into(op, out_list, out_err, is_kind, |v| {
-        Ok(Box::into_raw(v.into_list()?))
-    })
-}
-
-/// Moves the event out of a finished pie_instance_recv_async operation. The caller owns it
-/// (pie_event_free). Errors as pie_op_take_client (a recv that timed out has status
-/// PIE_STATUS_TIMEOUT, an ended stream PIE_STATUS_STREAM_ENDED, ...).
-#[no_mangle]
-pub unsafe extern "C" fn pie_op_take_event(
-    op: *const PieOp,
-    out_event: *mut *mut PieEvent,
-    out_err: *mut *mut PieError,
-) -> PieStatus {
-    let is_kind: fn(&OpValue) -> bool = |v| matches!(v, OpValue::Event(_));
-    take_into(op, out_event, out_err, is_kind, |v| {
-        Ok(Box::into_raw(v.into_event()?))
     })
 }
 
@@ -562,31 +404,34 @@ pub unsafe extern "C" fn pie_op_take_event(
 /// operation is still running, failed, has no text result, or `op` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn pie_op_result_string(op: *const PieOp) -> *const c_char {
-    ffi_value(std::ptr::null(), || {
-        let op = op_arg(op)?;
+    value(|| {
         // The CString's heap buffer does not move while it stays in the op, so the pointer
         // remains valid after the lock is released.
-        op.take(|v| match v {
-            OpValue::Text(t) => Some(t.as_ptr()),
-            _ => None,
+        op_arg(op)?.with_value::<CString, _>(|v| {
+            v.as_ref()
+                .and_then(|b| b.downcast_ref::<CString>())
+                .map_or(std::ptr::null(), |t| t.as_ptr())
         })
     })
 }
 
 /// The boolean result of a finished pie_client_program_exists_async operation, written to
-/// `*out` on success. Errors as pie_op_take_client.
+/// `*out` on success. Errors: PIE_STATUS_PENDING (still running), the operation's failure
+/// status, PIE_STATUS_INVALID_ARGUMENT (no boolean result), PIE_STATUS_NULL_POINTER.
 #[no_mangle]
 pub unsafe extern "C" fn pie_op_result_bool(
     op: *const PieOp,
     out: *mut bool,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    ffi_call(out_err, || {
+    call(out_err, || {
         let op = op_arg(op)?;
         let out = arg_out(out, "out")?;
-        *out = op.take(|v| match v {
-            OpValue::Bool(b) => Some(*b),
-            _ => None,
+        *out = op.with_value::<bool, _>(|v| {
+            v.as_ref()
+                .and_then(|b| b.downcast_ref::<bool>())
+                .copied()
+                .unwrap_or(false)
         })?;
         Ok(())
     })
@@ -597,7 +442,7 @@ pub unsafe extern "C" fn pie_op_result_bool(
 /// May be called from inside the operation's own callback.
 #[no_mangle]
 pub unsafe extern "C" fn pie_op_free(op: *mut PieOp) {
-    ffi_value((), || {
+    value(|| {
         if op.is_null() {
             return Ok(());
         }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
 
-use super::status::{Fail, FfiResult, PieStatus};
+use super::error::{Fail, FfiResult};
+use super::status::PieStatus;
 
 /// How long the reaper waits for runtime tasks to finish before abandoning them. Tasks are
 /// cancelled at their next await point, so this only matters for a task stuck in a blocking call.

@@ -26,18 +26,6 @@ pub enum KeyAlgorithm {
     EcdsaP384,
 }
 
-impl KeyAlgorithm {
-    /// The OpenSSH name of the algorithm (`ssh-ed25519`, `ssh-rsa`, `ecdsa-sha2-nistp256`, ...).
-    pub fn ssh_name(&self) -> &'static str {
-        match self {
-            KeyAlgorithm::Ed25519 => "ssh-ed25519",
-            KeyAlgorithm::Rsa { .. } => "ssh-rsa",
-            KeyAlgorithm::EcdsaP256 => "ecdsa-sha2-nistp256",
-            KeyAlgorithm::EcdsaP384 => "ecdsa-sha2-nistp384",
-        }
-    }
-}
-
 impl fmt::Display for KeyAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -41,7 +41,6 @@ static void pt_expect(PieStatus want, PieStatus got, const char *what, const cha
       exit(1);
     }
   } else if (err != NULL) {
-    /* Status-only calls (pie_op_poll, ...) have no error parameter: err stays NULL there. */
     if (pie_error_status(err) != want || pie_error_message(err) == NULL ||
         pie_error_message(err)[0] == '\0') {
       fprintf(stderr, "%s:%d: %s: inconsistent error object\n", file, line, what);

@@ -8,7 +8,7 @@
 /* Waits for `op` and checks its final status. */
 static void finish(PieOp *op, PieStatus want) {
   CHECK(op != NULL);
-  PieStatus s = pie_op_wait(op, 10000);
+  PieStatus s = pie_op_wait(op, 10000, NULL);
   if (s != want) {
     PieError *e = NULL;
     pie_op_error(op, &e);
@@ -16,7 +16,7 @@ static void finish(PieOp *op, PieStatus want) {
             e ? pie_error_message(e) : "");
     exit(1);
   }
-  CHECK(pie_op_poll(op) == want);
+  CHECK(pie_op_poll(op, NULL) == want);
   PieError *e = NULL;
   CHECK(pie_op_error(op, &e) == want);
   CHECK((e == NULL) == (want == PIE_STATUS_OK));
@@ -31,7 +31,7 @@ typedef struct {
 
 static void on_op(void *ud, PieOp *op, PieStatus status) {
   OpRec *r = ud;
-  CHECK(pie_op_poll(op) == status);
+  CHECK(pie_op_poll(op, NULL) == status);
   atomic_store(&r->status, (int)status);
   if (status == PIE_STATUS_OK) {
     /* Results can be taken inside the callback. */
@@ -82,7 +82,7 @@ int main(void) {
   /* connect: polled until done */
   EXPECT(PIE_STATUS_OK, pie_client_connect_async(url, NULL, &op, &err));
   int polls = 0;
-  while (pie_op_poll(op) == PIE_STATUS_PENDING && polls++ < 1000) sleep_ms(5);
+  while (pie_op_poll(op, NULL) == PIE_STATUS_PENDING && polls++ < 1000) sleep_ms(5);
   finish(op, PIE_STATUS_OK);
   PieClient *c = NULL;
   EXPECT(PIE_STATUS_OK, pie_op_take_client(op, &c, &err));
@@ -121,7 +121,7 @@ int main(void) {
   size_t len = 0;
   unsigned char *prog = read_program("blob.wasm", &len);
   char hash[PIE_HASH_BUFFER_SIZE];
-  CHECK(pie_hash_blob(prog, len, hash, sizeof hash) == PIE_STATUS_OK);
+  CHECK(pie_hash_blob(prog, len, hash, sizeof hash, NULL) == PIE_STATUS_OK);
   EXPECT(PIE_STATUS_OK, pie_client_upload_program_async(c, prog, len, NULL, NULL, &op, &err));
   free(prog); /* inputs are copied */
   finish(op, PIE_STATUS_OK);
@@ -215,10 +215,10 @@ int main(void) {
   finish(op, PIE_STATUS_TIMEOUT);
   pie_op_free(op);
   EXPECT(PIE_STATUS_OK, pie_instance_recv_async(inst, -1, &op, &err));
-  CHECK(pie_op_wait(op, 30) == PIE_STATUS_PENDING);
-  CHECK(pie_op_cancel(op) == PIE_STATUS_OK);
-  CHECK(pie_op_poll(op) == PIE_STATUS_CANCELLED);
-  CHECK(pie_op_cancel(op) == PIE_STATUS_OK); /* no effect once finished */
+  CHECK(pie_op_wait(op, 30, NULL) == PIE_STATUS_PENDING);
+  CHECK(pie_op_cancel(op, NULL) == PIE_STATUS_OK);
+  CHECK(pie_op_poll(op, NULL) == PIE_STATUS_CANCELLED);
+  CHECK(pie_op_cancel(op, NULL) == PIE_STATUS_OK); /* no effect once finished */
   pie_op_free(op);
   /* freeing a pending op cancels it and still calls its callback */
   OpRec pr;
@@ -269,10 +269,10 @@ int main(void) {
   EXPECT(PIE_STATUS_OK, pie_instance_recv_async(inst, -1, &op, &err));
   PieOp *op2 = NULL;
   EXPECT(PIE_STATUS_OK, pie_instance_recv_async(inst, 0, &op2, &err));
-  pie_op_wait(op2, -1);
+  pie_op_wait(op2, -1, NULL);
   pie_op_free(op2);
   EXPECT(PIE_STATUS_OK, pie_client_close(c, &err));
-  PieStatus s = pie_op_wait(op, 10000);
+  PieStatus s = pie_op_wait(op, 10000, NULL);
   CHECK(s == PIE_STATUS_CLIENT_CLOSED || s == PIE_STATUS_OK);
   pie_op_free(op);
   EXPECT(PIE_STATUS_OK, pie_client_ping_async(c, &op, &err));

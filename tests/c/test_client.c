@@ -26,14 +26,14 @@ static void test_version_and_hash(void) {
 
   char hash[PIE_HASH_BUFFER_SIZE];
   /* blake3 of the empty input (PROTOCOL.md 12.1). */
-  CHECK(pie_hash_blob(NULL, 0, hash, sizeof hash) == PIE_STATUS_OK);
+  CHECK(pie_hash_blob(NULL, 0, hash, sizeof hash, NULL) == PIE_STATUS_OK);
   CHECK(strcmp(hash, "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262") == 0);
   char small[64];
   memset(small, 'x', sizeof small);
-  CHECK(pie_hash_blob((const uint8_t *)"abc", 3, small, sizeof small) == PIE_STATUS_BUFFER_TOO_SMALL);
+  CHECK(pie_hash_blob((const uint8_t *)"abc", 3, small, sizeof small, NULL) == PIE_STATUS_BUFFER_TOO_SMALL);
   CHECK(small[0] == 'x'); /* nothing written on failure */
-  CHECK(pie_hash_blob((const uint8_t *)"abc", 3, NULL, 65) == PIE_STATUS_NULL_POINTER);
-  CHECK(pie_hash_blob(NULL, 3, hash, sizeof hash) == PIE_STATUS_NULL_POINTER);
+  CHECK(pie_hash_blob((const uint8_t *)"abc", 3, NULL, 65, NULL) == PIE_STATUS_NULL_POINTER);
+  CHECK(pie_hash_blob(NULL, 3, hash, sizeof hash, NULL) == PIE_STATUS_NULL_POINTER);
 }
 
 static void test_options_and_connect_failures(void) {
@@ -81,7 +81,7 @@ static void test_requests(void) {
   size_t len = 0;
   unsigned char *prog = read_program("args.wasm", &len);
   char expect_hash[PIE_HASH_BUFFER_SIZE], hash[PIE_HASH_BUFFER_SIZE];
-  CHECK(pie_hash_blob(prog, len, expect_hash, sizeof expect_hash) == PIE_STATUS_OK);
+  CHECK(pie_hash_blob(prog, len, expect_hash, sizeof expect_hash, NULL) == PIE_STATUS_OK);
   bool exists = true;
   EXPECT(PIE_STATUS_OK, pie_client_program_exists(c, expect_hash, &exists, &err));
   CHECK(!exists);

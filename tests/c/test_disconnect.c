@@ -51,7 +51,7 @@ int main(void) {
 
   wait_for(&conn_drops, 1);
   CHECK(atomic_load(&conn_calls) == 1 && atomic_load(&conn_status) == PIE_STATUS_CONNECTION_CLOSED);
-  CHECK(pie_op_wait(pending, 10000) == PIE_STATUS_CONNECTION_CLOSED);
+  CHECK(pie_op_wait(pending, 10000, NULL) == PIE_STATUS_CONNECTION_CLOSED);
   pie_op_free(pending);
   PieEvent *ev = NULL;
   EXPECT(PIE_STATUS_CONNECTION_CLOSED, pie_instance_recv(polled, 0, &ev, &err));

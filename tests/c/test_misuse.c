@@ -18,7 +18,7 @@ int main(void) {
   pie_string_free(NULL);
 
   /* Accessors on NULL objects. */
-  CHECK(pie_error_status(NULL) == PIE_STATUS_INVALID_ARGUMENT);
+  CHECK(pie_error_status(NULL) == PIE_STATUS_NULL_POINTER);
   CHECK(pie_error_message(NULL) == NULL);
   CHECK(pie_instance_id(NULL) == NULL);
   CHECK(!pie_instance_is_detached(NULL));
@@ -36,9 +36,13 @@ int main(void) {
   size_t count = 9;
   EXPECT(PIE_STATUS_NULL_POINTER, pie_instance_list_argument_count(NULL, 0, &count, &err));
   CHECK(count == 9);
-  CHECK(pie_op_poll(NULL) == PIE_STATUS_NULL_POINTER);
-  CHECK(pie_op_wait(NULL, 0) == PIE_STATUS_NULL_POINTER);
-  CHECK(pie_op_cancel(NULL) == PIE_STATUS_NULL_POINTER);
+  CHECK(pie_op_poll(NULL, NULL) == PIE_STATUS_NULL_POINTER);
+  CHECK(pie_op_wait(NULL, 0, NULL) == PIE_STATUS_NULL_POINTER);
+  CHECK(pie_op_cancel(NULL, NULL) == PIE_STATUS_NULL_POINTER);
+  EXPECT_MSG(PIE_STATUS_NULL_POINTER, "op", pie_op_poll(NULL, &err));
+  EXPECT_MSG(PIE_STATUS_NULL_POINTER, "op", pie_op_wait(NULL, 0, &err));
+  EXPECT_MSG(PIE_STATUS_NULL_POINTER, "op", pie_op_cancel(NULL, &err));
+  EXPECT_MSG(PIE_STATUS_NULL_POINTER, "out", pie_hash_blob(NULL, 0, NULL, 65, &err));
   CHECK(pie_op_error(NULL, NULL) == PIE_STATUS_NULL_POINTER);
   CHECK(pie_op_result_string(NULL) == NULL);
 
@@ -102,12 +106,14 @@ int main(void) {
 
   /* Wrong result types from an op. */
   EXPECT(PIE_STATUS_OK, pie_client_ping_async(c, &op, &err));
-  CHECK(pie_op_wait(op, 10000) == PIE_STATUS_OK);
+  CHECK(pie_op_wait(op, 10000, NULL) == PIE_STATUS_OK);
   EXPECT(PIE_STATUS_INVALID_ARGUMENT, pie_op_take_event(op, &ev, &err));
   PieClient *other = NULL;
   EXPECT(PIE_STATUS_INVALID_ARGUMENT, pie_op_take_client(op, &other, &err));
   EXPECT_MSG(PIE_STATUS_NULL_POINTER, "out", pie_op_take_client(op, NULL, &err));
-  CHECK(pie_op_wait(op, -7) == PIE_STATUS_OK); /* any negative waits forever; done already */
+  /* One timeout rule: -1 waits forever, other negative values are refused. */
+  CHECK(pie_op_wait(op, -1, NULL) == PIE_STATUS_OK);
+  EXPECT_MSG(PIE_STATUS_INVALID_ARGUMENT, "timeout_ms", pie_op_wait(op, -7, &err));
   pie_op_free(op);
 
   /* Use after close, double close. */
@@ -124,7 +130,7 @@ int main(void) {
   CHECK(none == NULL);
   EXPECT(PIE_STATUS_CLIENT_CLOSED, pie_instance_terminate(inst, &err));
   EXPECT(PIE_STATUS_OK, pie_client_ping_async(c, &op, &err));
-  CHECK(pie_op_wait(op, 10000) == PIE_STATUS_CLIENT_CLOSED);
+  CHECK(pie_op_wait(op, 10000, NULL) == PIE_STATUS_CLIENT_CLOSED);
   pie_op_free(op);
   pie_instance_free(inst);
   pie_client_free(c);

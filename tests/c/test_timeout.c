@@ -25,7 +25,7 @@ int main(void) {
 
   PieOp *op = NULL;
   EXPECT(PIE_STATUS_OK, pie_client_list_instances_async(c, &op, &err));
-  CHECK(pie_op_wait(op, 5000) == PIE_STATUS_TIMEOUT);
+  CHECK(pie_op_wait(op, 5000, NULL) == PIE_STATUS_TIMEOUT);
   pie_op_free(op);
 
   PieEvent *ev = NULL;

@@ -62,7 +62,8 @@ extern "C" {
         out_op: *mut *mut PieOp,
         out_err: *mut *mut PieError,
     ) -> PieStatus;
-    pub fn pie_op_wait(op: *const PieOp, timeout_ms: i32) -> PieStatus;
+    pub fn pie_op_wait(op: *const PieOp, timeout_ms: i32, out_err: *mut *mut PieError)
+        -> PieStatus;
     pub fn pie_op_take_instance(
         op: *const PieOp,
         out_instance: *mut *mut PieInstance,

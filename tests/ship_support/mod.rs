@@ -34,7 +34,7 @@ pub fn built_lib(name: &str) -> PathBuf {
 }
 
 /// A directory with the libraries cargo built for this test run under the names a linker and
-/// the dynamic loader look for: libpie.so (link time), libpie.so.0 (the SONAME), libpie.a.
+/// the dynamic loader look for: libpie.so (link time), libpie.so.0.2 (the SONAME), libpie.a.
 /// Symlinks, so nothing is copied and the target directory is left alone.
 pub fn lib_dir_in(dir: &Path) -> PathBuf {
     let lib = dir.join("lib");
@@ -45,8 +45,8 @@ pub fn lib_dir_in(dir: &Path) -> PathBuf {
         "{} not found: cargo builds the cdylib for the tests",
         so.display()
     );
-    std::os::unix::fs::symlink(&so, lib.join("libpie.so.0")).expect("symlink libpie.so.0");
-    std::os::unix::fs::symlink("libpie.so.0", lib.join("libpie.so")).expect("symlink libpie.so");
+    std::os::unix::fs::symlink(&so, lib.join("libpie.so.0.2")).expect("symlink libpie.so.0.2");
+    std::os::unix::fs::symlink("libpie.so.0.2", lib.join("libpie.so")).expect("symlink libpie.so");
     let a = built_lib("libpie.a");
     if a.exists() {
         std::os::unix::fs::symlink(&a, lib.join("libpie.a")).expect("symlink libpie.a");

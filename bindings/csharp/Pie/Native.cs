@@ -44,7 +44,7 @@ namespace Pie.Interop
         internal static extern IntPtr pie_status_name(int status);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern PieStatus pie_hash_blob(byte[] data, UIntPtr len, byte[] outHash, UIntPtr outLen);
+        internal static extern PieStatus pie_hash_blob(byte[] data, UIntPtr len, byte[] outHash, UIntPtr outLen, out IntPtr err);
 
         // --- errors -------------------------------------------------------------------------
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
@@ -264,13 +264,13 @@ namespace Pie.Interop
 
         // --- operations -----------------------------------------------------------------------
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern PieStatus pie_op_poll(OpHandle op);
+        internal static extern PieStatus pie_op_poll(OpHandle op, out IntPtr err);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern PieStatus pie_op_set_callback(OpHandle op, OpCallback callback, IntPtr userData, DropCallback drop, out IntPtr err);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern PieStatus pie_op_cancel(OpHandle op);
+        internal static extern PieStatus pie_op_cancel(OpHandle op, out IntPtr err);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern PieStatus pie_op_error(OpHandle op, out IntPtr err);

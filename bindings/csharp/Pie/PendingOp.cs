@@ -55,7 +55,9 @@ namespace Pie.Interop
         {
             try
             {
-                if (!op.IsClosed) Native.pie_op_cancel(op);
+                IntPtr err;
+                if (!op.IsClosed && Native.pie_op_cancel(op, out err) != PieStatus.Ok && err != IntPtr.Zero)
+                    Native.pie_error_free(err);
             }
             catch (ObjectDisposedException)
             {

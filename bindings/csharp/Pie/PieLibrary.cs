@@ -10,7 +10,7 @@ namespace Pie
         /// <summary>PIE_HASH_BUFFER_SIZE: 64 hex digits and a NUL.</summary>
         internal const int HashBufferSize = 65;
 
-        /// <summary>The loaded native library's version, e.g. "0.1.0".</summary>
+        /// <summary>The loaded native library's version, e.g. "0.2.0".</summary>
         public static string Version { get { return Utf8.FromNative(Native.pie_version()); } }
 
         /// <summary>The C name of a status ("PIE_STATUS_TIMEOUT").</summary>
@@ -24,8 +24,8 @@ namespace Pie
         {
             if (data == null) throw new ArgumentNullException("data");
             var hash = new byte[HashBufferSize];
-            PieStatus st = Native.pie_hash_blob(data, (UIntPtr)data.Length, hash, (UIntPtr)hash.Length);
-            if (st != PieStatus.Ok) throw new PieException(st, "pie_hash_blob failed");
+            IntPtr err;
+            PieException.Check(Native.pie_hash_blob(data, (UIntPtr)data.Length, hash, (UIntPtr)hash.Length, out err), err);
             return HashString(hash);
         }
 

@@ -161,7 +161,7 @@ func Version() string { return C.GoString(C.pie_version()) }
 // hex digits.
 func HashBlob(data []byte) string {
 	var out [C.PIE_HASH_BUFFER_SIZE]C.char
-	st := C.pie_hash_blob(bytesPtr(data), C.size_t(len(data)), &out[0], C.size_t(len(out)))
+	st := C.pie_hash_blob(bytesPtr(data), C.size_t(len(data)), &out[0], C.size_t(len(out)), nil)
 	runtime.KeepAlive(data)
 	if st != C.PIE_STATUS_OK {
 		// Cannot happen: the buffer is large enough and the pointers are valid.
