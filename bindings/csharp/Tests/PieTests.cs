@@ -371,6 +371,8 @@ namespace Pie.Tests
                 pushed.SetCallback(ev => { }, s => { pushedStatus = s; pushedEnded.Set(); });
                 Assert.True(polled.Receive(10000) != null, "streaming before the kill");
                 var pending = polled.ReceiveAsync(-1);
+                PieStatus polledEnd = PieStatus.Ok;
+                polled.Ended += (i, s) => polledEnd = s;      // drained by Poll from now on
                 sim.Kill();
                 Assert.True(connectionEnded.Wait(Patience), "connection callback");
                 Assert.Equal(PieStatus.ConnectionClosed, connectionStatus, "connection status");
@@ -379,6 +381,7 @@ namespace Pie.Tests
                 Await(pending);                     // an event queued before the kill, or null
                 PollUntilEnded(c, polled);
                 Assert.Equal(PieStatus.ConnectionClosed, polled.EndStatus, "polled end status");
+                Assert.Equal(PieStatus.ConnectionClosed, polledEnd, "Ended raised by Poll");
                 Assert.ThrowsPie(PieStatus.ConnectionClosed, () => c.Ping(), "ping after the end");
                 Assert.ThrowsPie(PieStatus.ConnectionClosed, () => Await(c.PingAsync()), "async ping after the end");
             }
