@@ -7,8 +7,10 @@
 #     is not blank;
 #   - every token arrived, at >= 1,000 tokens/s;
 #   - frame time (the main thread's time per frame, waiting for the next frame excluded)
-#     p99 < 16.7 ms while streaming. Other load on the machine can steal frames, so that check
-#     (alone) gets three tries.
+#     p99 < 16.7 ms while streaming. A game owns the machine it runs on; a shared test machine
+#     does not, so where allowed (root) the simulator, Xvfb and the example run with real-time
+#     priority (chrt -f) — other builds must not steal the frames being measured — and that
+#     check (alone) gets three tries. The main thread's CPU time per frame is printed too.
 # Without SDL2/SDL2_ttf/xvfb-run/the font it exits 77 (skipped), except under CI=true, where
 # everything is installed (scripts/install-deps.sh) and a missing piece is a failure.
 #
@@ -75,7 +77,7 @@ PY
 mapfile -d '' STEPS < "$WORK/steps"   # one argument per step (xargs could split them)
 "$LIB_DIR/pie-sim" make-program "${STEPS[@]}" > "$WORK/program.wasm" || exit 1
 
-"$LIB_DIR/pie-sim" --listen 127.0.0.1:0 > "$WORK/sim.out" 2> "$WORK/sim.err" &
+${RT[@]+"${RT[@]}"} "$LIB_DIR/pie-sim" --listen 127.0.0.1:0 > "$WORK/sim.out" 2> "$WORK/sim.err" &
 SIM_PID=$!
 URL=""
 for _ in $(seq 1 200); do
@@ -84,6 +86,10 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 [ -n "$URL" ] || { echo "sdl-test: pie-sim did not start"; cat "$WORK/sim.err"; exit 1; }
+
+# Real-time priority for what is measured, when the system allows it.
+RT=()
+if command -v chrt >/dev/null && chrt -f 10 true 2>/dev/null; then RT=(chrt -f 10); fi
 
 PROMPT="stream test"
 XVFB=(xvfb-run -a -s "-screen 0 1024x768x24")
@@ -94,7 +100,7 @@ XVFB=(xvfb-run -a -s "-screen 0 1024x768x24")
 
 for attempt in 1 2 3; do
   echo "== sdl_chat $URL --program (attempt $attempt)"
-  if ! "${XVFB[@]}" "$EXE" "$URL" --program "$WORK/program.wasm" --prompt "$PROMPT" \
+  if ! ${RT[@]+"${RT[@]}"} "${XVFB[@]}" "$EXE" "$URL" --program "$WORK/program.wasm" --prompt "$PROMPT" \
       --exit-when-done --screenshot "$WORK/streamed.ppm" > "$WORK/run.out"; then
     cat "$WORK/run.out"
     echo "sdl-test: sdl_chat failed"
