@@ -13,6 +13,7 @@ DESTDIR     ?=
 CARGO       ?= cargo
 CC          ?= cc
 CXX         ?= c++
+OBJCOPY     ?= objcopy
 PROFILE     ?= release
 TARGET_DIR  := $(or $(CARGO_TARGET_DIR),target)
 VERSION     := $(shell sed -n 's/^version = "\([0-9.]*\)"/\1/p' Cargo.toml | head -n 1)
@@ -45,12 +46,12 @@ EXAMPLES_C := quickstart chat upload detached callbacks event_loop
 EXAMPLES_OUT := $(TARGET_DIR)/examples-c
 WARN       := -Wall -Wextra -Werror
 
-.PHONY: all lib sim examples install uninstall test quickstart help
+.PHONY: all lib sim examples sdl-example size install uninstall test quickstart help
 
 all: lib
 
 help:
-	@echo "targets: lib (default) | sim | examples | install PREFIX=... | uninstall PREFIX=... | quickstart | test"
+	@echo "targets: lib (default) | sim | examples | sdl-example | size | install PREFIX=... | uninstall PREFIX=... | quickstart | test"
 	@echo "variables: PROFILE=release|debug, PIE_LIB_DIR=DIR (reuse a build), PREFIX, DESTDIR"
 
 # The library; libpie.so.$(ABI_VERSION) (its SONAME) is linked next to it so that programs linked with
@@ -74,11 +75,31 @@ examples: $(BUILD_DEP)
 	@$(CXX) -std=c++17 $(WARN) -pthread -I include -I examples-cpp examples-cpp/quickstart.cpp \
 	  -o $(EXAMPLES_OUT)/quickstart-cpp -L $(LIB_DIR) -lpie -Wl,-rpath,$(abspath $(LIB_DIR))
 
+# The SDL2 example (needs libsdl2-dev, libsdl2-ttf-dev; scripts/sdl-test.sh tests it).
+sdl-example: $(BUILD_DEP)
+	@mkdir -p $(EXAMPLES_OUT)
+	@test -e $(LIB_DIR)/libpie.so.$(ABI_VERSION) || ln -sf libpie.so $(LIB_DIR)/libpie.so.$(ABI_VERSION)
+	$(CC) -std=c11 -O2 $(WARN) -I include examples-c/sdl_chat.c -o $(EXAMPLES_OUT)/sdl_chat \
+	  $$(pkg-config --cflags --libs sdl2 SDL2_ttf) -L $(LIB_DIR) -lpie -Wl,-rpath,$(abspath $(LIB_DIR))
+
+# The size of the shared library as installed (stripped), in bytes.
+size: $(BUILD_DEP)
+	@$(OBJCOPY) --strip-all $(LIB_DIR)/libpie.so $(TARGET_DIR)/libpie.stripped.so
+	@echo "$(LIB_DIR)/libpie.so stripped: $$(stat -c %s $(TARGET_DIR)/libpie.stripped.so) bytes"
+	@rm -f $(TARGET_DIR)/libpie.stripped.so
+
 install: $(BUILD_DEP)
 	@test -n "$(VERSION)" || { echo "cannot read the version from Cargo.toml" >&2; exit 1; }
 	@test -f $(LIB_DIR)/libpie.so || { echo "$(LIB_DIR)/libpie.so not found" >&2; exit 1; }
 	install -d $(LIBDIR) $(LIBDIR)/pkgconfig $(LIBDIR)/cmake/pie $(INCDIR)
-	install -m 755 $(LIB_DIR)/libpie.so $(LIBDIR)/libpie.so.$(VERSION)
+	@# What ships is stripped; the debug info goes beside it in libpie.so.X.Y.Z.debug, which
+	@# the stripped library names in its .gnu_debuglink (gdb and perf find it there).
+	$(OBJCOPY) --only-keep-debug $(LIB_DIR)/libpie.so $(LIBDIR)/libpie.so.$(VERSION).debug
+	chmod 644 $(LIBDIR)/libpie.so.$(VERSION).debug
+	cd $(LIBDIR) && $(OBJCOPY) --strip-all --add-gnu-debuglink=libpie.so.$(VERSION).debug \
+	  $(abspath $(LIB_DIR))/libpie.so libpie.so.$(VERSION).tmp
+	chmod 755 $(LIBDIR)/libpie.so.$(VERSION).tmp
+	mv -f $(LIBDIR)/libpie.so.$(VERSION).tmp $(LIBDIR)/libpie.so.$(VERSION)
 	ln -sf libpie.so.$(VERSION) $(LIBDIR)/libpie.so.$(ABI_VERSION)
 	ln -sf libpie.so.$(ABI_VERSION) $(LIBDIR)/libpie.so
 	install -m 644 $(LIB_DIR)/libpie.a $(LIBDIR)/libpie.a
@@ -94,7 +115,8 @@ install: $(BUILD_DEP)
 	done
 
 uninstall:
-	rm -f $(LIBDIR)/libpie.so.$(VERSION) $(LIBDIR)/libpie.so.$(ABI_VERSION) $(LIBDIR)/libpie.so \
+	rm -f $(LIBDIR)/libpie.so.$(VERSION) $(LIBDIR)/libpie.so.$(VERSION).debug \
+	      $(LIBDIR)/libpie.so.$(ABI_VERSION) $(LIBDIR)/libpie.so \
 	      $(LIBDIR)/libpie.a $(LIBDIR)/pkgconfig/pie.pc $(INCDIR)/pie.h $(INCDIR)/module.modulemap \
 	      $(LIBDIR)/cmake/pie/pieConfig.cmake $(LIBDIR)/cmake/pie/pieConfigVersion.cmake
 	-rmdir $(INCDIR) $(LIBDIR)/cmake/pie 2>/dev/null

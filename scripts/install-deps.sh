@@ -10,9 +10,12 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # Debian packages: C toolchains for the C/C++ tests and examples, valgrind, CMake and
 # pkg-config for the packaging tests, Go for the Go binding, ssh-keygen/openssl for key tests,
 # python3 for the protocol conformance suite, git (scripts locate the repository with it), binutils
-# (nm/readelf: the packaging test checks exported symbols and the SONAME), make (make install).
+# (nm/readelf: the packaging test checks exported symbols and the SONAME; objcopy: make install
+# splits the debug info off), make (make install), Mono (the C# binding: mcs compiler, runtime),
+# SDL2 + SDL2_ttf, a monospace font and Xvfb (the SDL2 example, tested in a virtual X server).
 apt_packages=(build-essential clang valgrind cmake pkg-config golang-go openssh-client openssl python3
-              git binutils make)
+              git binutils make mono-mcs mono-runtime libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core
+              xvfb xauth)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -8,7 +8,8 @@
 #
 # Default stages: fmt, clippy, build, test (cargo test --workspace: wire, keys, client core,
 # reliability, footprint, the C programs, examples, packaging, header, simulator), conformance,
-# conformance05, c_valgrind, c_asan, go. Long stages: bench (scripts/bench.sh --quick --check,
+# conformance05, c_valgrind, c_asan, go, csharp (bindings/csharp under Mono), sdl (the SDL2
+# example under Xvfb). Long stages: bench (scripts/bench.sh --quick --check,
 # release build), fuzz (scripts/fuzz.sh, nightly), tsan (scripts/tsan.sh, nightly), real05 (a real pie-server
 # 0.5.2: scripts/pie05).
 #
@@ -165,6 +166,22 @@ stage_go() {
   )
 }
 
+# The C# binding (bindings/csharp) built with Mono's mcs and tested against pie-sim.
+stage_csharp() {
+  command -v mcs >/dev/null && command -v mono >/dev/null ||
+    { [ "${PIE_NO_INSTALL:-0}" = 1 ] || bash scripts/install-deps.sh; }
+  build_all || return 1
+  bash bindings/csharp/test.sh
+}
+
+# The SDL2 example under Xvfb: streamed text checked from pixels, tokens/s, frame time p99.
+stage_sdl() {
+  command -v xvfb-run >/dev/null && pkg-config --exists sdl2 SDL2_ttf 2>/dev/null ||
+    { [ "${PIE_NO_INSTALL:-0}" = 1 ] || bash scripts/install-deps.sh; }
+  build_all || return 1
+  bash scripts/sdl-test.sh
+}
+
 # ---------------------------------------------------------------------------------------------
 # Long stages (--full, and CI).
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +211,7 @@ stage_real05() {
   timeout 3600 bash scripts/pie05/with_server.sh -- bash scripts/pie05/e2e.sh
 }
 
-DEFAULT_STAGES=(fmt clippy build test conformance conformance05 c_valgrind c_asan go)
+DEFAULT_STAGES=(fmt clippy build test conformance conformance05 c_valgrind c_asan go csharp sdl)
 LONG_STAGES=(bench fuzz tsan real05)
 
 if [ "${#only[@]}" -gt 0 ]; then

@@ -116,6 +116,40 @@ fn installed_layout_and_soname() {
     assert!(!pc.contains('@'), "pie.pc has unsubstituted @VARS@");
 }
 
+/// What ships is stripped; its debug info is split off beside it (`libpie.so.X.Y.Z.debug`), and
+/// the library names that file in its `.gnu_debuglink` so debuggers find it.
+#[test]
+fn installed_library_is_stripped_with_its_debug_info_beside_it() {
+    require_tool("readelf");
+    let lib = install().lib();
+    let so = lib.join(format!("libpie.so.{VERSION}"));
+    let debug = lib.join(format!("libpie.so.{VERSION}.debug"));
+    let sections = |file: &Path| {
+        let mut cmd = Command::new("readelf");
+        cmd.args(["-S", "-W"]).arg(file);
+        run_ok(&mut cmd, LIMIT, "readelf -S")
+    };
+    let shipped = sections(&so);
+    for gone in [".debug_info", ".debug_line", ".symtab"] {
+        assert!(
+            !shipped.contains(gone),
+            "installed library still has {gone}"
+        );
+    }
+    let mut link = Command::new("readelf");
+    link.args(["-p", ".gnu_debuglink"]).arg(&so);
+    let link = run_ok(&mut link, LIMIT, "readelf -p .gnu_debuglink");
+    assert!(
+        link.contains(&format!("libpie.so.{VERSION}.debug")),
+        "debuglink: {link}"
+    );
+    let split = sections(&debug);
+    assert!(
+        split.contains(".debug_info") && split.contains(".symtab"),
+        "the .debug file lacks the debug info"
+    );
+}
+
 /// The installed .so exports exactly the functions the header declares, all `pie_`-prefixed.
 #[test]
 fn installed_library_exports_only_the_header_functions() {
