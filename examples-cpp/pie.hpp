@@ -91,6 +91,11 @@ class Event {
     const uint8_t* b = pie_event_blob(e_.get(), &len);
     return b ? std::vector<uint8_t>(b, b + len) : std::vector<uint8_t>();
   }
+  // Pie 0.5: the name a file (BLOB) was sent with; empty when it has none.
+  std::string blob_name() const {
+    const char* n = pie_event_blob_name(e_.get());
+    return n ? std::string(n) : std::string();
+  }
   uint64_t dropped() const { return pie_event_dropped(e_.get()); }
   const PieEvent* get() const noexcept { return e_.get(); }
 
@@ -223,6 +228,47 @@ class Client {
                                                            argv.size(), detached, &i, &err),
                   &err);
     return Instance(i);
+  }
+  // The protocol in use (PIE_PROTOCOL_AUTO until detected).
+  PieProtocol protocol() const { return pie_client_protocol(c_.get()); }
+  // Pie 0.5: install an artifact (wasm component, or script source) with its TOML manifest.
+  std::string install_program(const std::vector<uint8_t>& artifact, const std::string& manifest,
+                              bool force_overwrite = false) const {
+    char hash[PIE_HASH_BUFFER_SIZE];
+    PieError* err = nullptr;
+    detail::check(pie_client_install_program(c_.get(), artifact.data(), artifact.size(),
+                                             manifest.c_str(), force_overwrite, nullptr, nullptr,
+                                             hash, &err),
+                  &err);
+    return hash;
+  }
+  // Pie 0.5: whether name@version (major.minor.patch) is installed or built in.
+  bool check_program(const std::string& name, const std::string& version) const {
+    bool installed = false;
+    PieError* err = nullptr;
+    detail::check(pie_client_check_program(c_.get(), name.c_str(), version.c_str(), &installed,
+                                           &err),
+                  &err);
+    return installed;
+  }
+  // Pie 0.5: launch "name" or "name@version" with JSON input (see pie_client_launch_process
+  // for the id of a detached launch).
+  Instance launch_process(const std::string& inferlet, const std::string& input_json = "{}",
+                          bool detached = false) const {
+    PieInstance* i = nullptr;
+    PieError* err = nullptr;
+    detail::check(pie_client_launch_process(c_.get(), inferlet.c_str(), input_json.c_str(),
+                                            detached, &i, &err),
+                  &err);
+    return Instance(i);
+  }
+  // Pie 0.5: the model's counters as JSON text.
+  std::string model_status() const {
+    char* out = nullptr;
+    PieError* err = nullptr;
+    detail::check(pie_client_model_status(c_.get(), &out, &err), &err);
+    detail::Owned<char, pie_string_free> owned(out);
+    return owned.get();
   }
   Instance attach(const std::string& id) const {
     PieInstance* i = nullptr;

@@ -26,6 +26,14 @@ static enum PieStatus pie_go_upload_program(const struct PieClient *c, const uin
   return pie_client_upload_program(c, data, len, handle ? pieGoProgressTrampoline : NULL,
                                    (void *)handle, out_hash, err);
 }
+static enum PieStatus pie_go_install_program(const struct PieClient *c, const uint8_t *data,
+                                             size_t len, const char *manifest, bool force,
+                                             uintptr_t handle, char *out_hash,
+                                             struct PieError **err) {
+  return pie_client_install_program(c, data, len, manifest, force,
+                                    handle ? pieGoProgressTrampoline : NULL, (void *)handle,
+                                    out_hash, err);
+}
 static enum PieStatus pie_go_upload_blob(const struct PieInstance *i, const uint8_t *data,
                                          size_t len, uintptr_t handle, struct PieError **err) {
   return pie_instance_upload_blob(i, data, len, handle ? pieGoProgressTrampoline : NULL,
@@ -39,6 +47,7 @@ import (
 	"errors"
 	"runtime"
 	"runtime/cgo"
+	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -70,6 +79,7 @@ const (
 	StatusBusy             Status = C.PIE_STATUS_BUSY
 	StatusBufferTooSmall   Status = C.PIE_STATUS_BUFFER_TOO_SMALL
 	StatusCancelled        Status = C.PIE_STATUS_CANCELLED
+	StatusUnsupported      Status = C.PIE_STATUS_UNSUPPORTED
 )
 
 // String is the C name of the status, e.g. "PIE_STATUS_TIMEOUT".
@@ -104,7 +114,32 @@ var (
 	ErrKey              = &Error{Status: StatusKey}
 	ErrDetached         = &Error{Status: StatusDetached}
 	ErrStreamEnded      = &Error{Status: StatusStreamEnded}
+	ErrUnsupported      = &Error{Status: StatusUnsupported}
 )
+
+// Protocol is the protocol a connection speaks (PieProtocol).
+type Protocol int
+
+// Protocols. As an option, ProtocolAuto (the zero value) detects the server's protocol; from
+// Client.Protocol it means "not detected yet".
+const (
+	ProtocolAuto    Protocol = C.PIE_PROTOCOL_AUTO
+	ProtocolJan2026 Protocol = C.PIE_PROTOCOL_JAN2026
+	ProtocolV05     Protocol = C.PIE_PROTOCOL_V05
+)
+
+// String names the protocol, e.g. "V05".
+func (p Protocol) String() string {
+	switch p {
+	case ProtocolAuto:
+		return "Auto"
+	case ProtocolJan2026:
+		return "Jan2026"
+	case ProtocolV05:
+		return "V05"
+	}
+	return "Protocol(" + strconv.Itoa(int(p)) + ")"
+}
 
 // ErrHandleClosed is returned by methods called after Close.
 var ErrHandleClosed = errors.New("pie: handle already closed")
@@ -179,6 +214,10 @@ type Options struct {
 	MaxLaunchesInFlight int
 	QueueLimitBytes     uint64   // per-instance queued event bytes; default 64 MiB
 	RootCertsPEM        [][]byte // extra trusted roots for wss://
+	// Protocol forces one protocol; ProtocolAuto (the zero value) detects it.
+	Protocol Protocol
+	// Identity is the x-pie-identity header a Pie 0.5 server requires ("" keeps "libpie").
+	Identity string
 }
 
 func millis(d time.Duration) C.uint32_t {
@@ -226,6 +265,19 @@ func (o *Options) build() (*C.struct_PieConnectOptions, error) {
 	}
 	if o.QueueLimitBytes > 0 {
 		if err := fail(C.pie_connect_options_set_instance_queue_limit_bytes(opts, C.uint64_t(o.QueueLimitBytes), &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if o.Protocol != ProtocolAuto {
+		if err := fail(C.pie_connect_options_set_protocol(opts, C.int32_t(o.Protocol), &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if o.Identity != "" {
+		cid := cString(o.Identity)
+		st := C.pie_connect_options_set_identity(opts, cid, &cerr)
+		C.free(unsafe.Pointer(cid))
+		if err := fail(st); err != nil {
 			return nil, err
 		}
 	}
@@ -445,6 +497,89 @@ func (c *Client) launch(registry bool, name string, args []string, detached bool
 	return newInstance(inst), nil
 }
 
+// Protocol tells which protocol the connection speaks (ProtocolAuto until detected).
+func (c *Client) Protocol() Protocol {
+	p := ProtocolAuto
+	_ = c.with(func(h *C.struct_PieClient) error {
+		p = Protocol(C.pie_client_protocol(h))
+		return nil
+	})
+	return p
+}
+
+// InstallProgram installs a program on a Pie 0.5 server: the artifact (a WebAssembly
+// component, or the script source for a python/javascript manifest) and its TOML manifest.
+// Returns the artifact's hash. progress may be nil. On a January-2026 server: ErrUnsupported.
+func (c *Client) InstallProgram(artifact []byte, manifest string, forceOverwrite bool, progress ProgressFunc) (string, error) {
+	var handle cgo.Handle
+	if progress != nil {
+		handle = cgo.NewHandle(progress)
+		defer handle.Delete()
+	}
+	cman := cString(manifest)
+	defer C.free(unsafe.Pointer(cman))
+	var out [C.PIE_HASH_BUFFER_SIZE]C.char
+	err := c.with(func(h *C.struct_PieClient) error {
+		var cerr *C.struct_PieError
+		st := C.pie_go_install_program(h, bytesPtr(artifact), C.size_t(len(artifact)), cman,
+			C.bool(forceOverwrite), C.uintptr_t(handle), &out[0], &cerr)
+		runtime.KeepAlive(artifact)
+		return check(st, &cerr)
+	})
+	if err != nil {
+		return "", err
+	}
+	return C.GoString(&out[0]), nil
+}
+
+// CheckProgram tells whether name@version (major.minor.patch) is installed or built in on a
+// Pie 0.5 server.
+func (c *Client) CheckProgram(name, version string) (bool, error) {
+	cname, cver := cString(name), cString(version)
+	defer C.free(unsafe.Pointer(cname))
+	defer C.free(unsafe.Pointer(cver))
+	var installed C.bool
+	err := c.with(func(h *C.struct_PieClient) error {
+		var cerr *C.struct_PieError
+		return check(C.pie_client_check_program(h, cname, cver, &installed, &cerr), &cerr)
+	})
+	return bool(installed), err
+}
+
+// LaunchProcess starts "name" or "name@version" on a Pie 0.5 server with JSON input. A
+// detached launch's ID is found by listing; it is "" when that is not possible (see
+// pie_client_launch_process).
+func (c *Client) LaunchProcess(inferlet, inputJSON string, detached bool) (*Instance, error) {
+	cinf, cin := cString(inferlet), cString(inputJSON)
+	defer C.free(unsafe.Pointer(cinf))
+	defer C.free(unsafe.Pointer(cin))
+	var inst *C.struct_PieInstance
+	err := c.with(func(h *C.struct_PieClient) error {
+		var cerr *C.struct_PieError
+		return check(C.pie_client_launch_process(h, cinf, cin, C.bool(detached), &inst, &cerr), &cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newInstance(inst), nil
+}
+
+// ModelStatus returns the model's counters as JSON text (Pie 0.5).
+func (c *Client) ModelStatus() (string, error) {
+	var answer string
+	err := c.with(func(h *C.struct_PieClient) error {
+		var out *C.char
+		var cerr *C.struct_PieError
+		if err := check(C.pie_client_model_status(h, &out, &cerr), &cerr); err != nil {
+			return err
+		}
+		answer = C.GoString(out)
+		C.pie_string_free(out)
+		return nil
+	})
+	return answer, err
+}
+
 // LaunchInstance starts the uploaded program with this hash. A detached instance sends no
 // events to this client: attach to it (AttachInstance) to receive them.
 func (c *Client) LaunchInstance(hash string, args []string, detached bool) (*Instance, error) {
@@ -579,11 +714,41 @@ const (
 	EventOverflow       EventKind = C.PIE_EVENT_KIND_OVERFLOW
 )
 
+// String names the kind, e.g. "Completed".
+func (k EventKind) String() string {
+	switch k {
+	case EventMessage:
+		return "Message"
+	case EventCompleted:
+		return "Completed"
+	case EventAborted:
+		return "Aborted"
+	case EventException:
+		return "Exception"
+	case EventServerError:
+		return "ServerError"
+	case EventOutOfResources:
+		return "OutOfResources"
+	case EventBlob:
+		return "Blob"
+	case EventStdout:
+		return "Stdout"
+	case EventStderr:
+		return "Stderr"
+	case EventUnknown:
+		return "Unknown"
+	case EventOverflow:
+		return "Overflow"
+	}
+	return "EventKind(" + strconv.Itoa(int(k)) + ")"
+}
+
 // Event is one event of an instance.
 type Event struct {
 	Kind     EventKind
 	Text     string // every kind but EventBlob
 	Blob     []byte // EventBlob
+	BlobName string // EventBlob from a Pie 0.5 server: the file's name, if it has one
 	Dropped  uint64 // EventOverflow: events discarded at this point
 	Terminal bool   // the last event of the instance
 }
@@ -599,6 +764,9 @@ func takeEvent(ev *C.struct_PieEvent) Event {
 	if e.Kind == EventBlob {
 		p := C.pie_event_blob(ev, &n)
 		e.Blob = C.GoBytes(unsafe.Pointer(p), C.int(n))
+		if name := C.pie_event_blob_name(ev); name != nil {
+			e.BlobName = C.GoString(name)
+		}
 	} else if t := C.pie_event_text(ev, &n); t != nil {
 		e.Text = C.GoStringN(t, C.int(n))
 	}
