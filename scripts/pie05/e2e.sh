@@ -86,7 +86,8 @@ part_libpie() {
     return 77
   fi
   # --ignored: these tests need the real server and are ignored by a plain `cargo test`.
-  timeout 1500 cargo test --test real05 -- --ignored --test-threads=1
+  timeout 1500 cargo test --test real05 -- --ignored --test-threads=1 &&
+    timeout 600 cargo test --test client v05::real_server_end_to_end -- --ignored --exact
 }
 
 run_part smoke part_smoke

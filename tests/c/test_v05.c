@@ -1,4 +1,4 @@
-/* The Pie 0.5 C API against `pie-sim --protocol 0.5` (run by tests/c_api05.rs): detection,
+/* The Pie 0.5 C API against `pie-sim --protocol 0.5` (run by tests/capi/v05.rs): detection,
  * options, install/check/launch by name, every event kind, chat, files, detached launch ->
  * list -> attach -> terminate, model_status, PIE_STATUS_UNSUPPORTED and argument checks. */
 #include "pie_test.h"

@@ -3,3 +3,4 @@
 
 mod programs;
 mod reliability_kill;
+mod v05;

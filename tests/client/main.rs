@@ -9,3 +9,5 @@ mod scale;
 mod support;
 mod throughput;
 mod tls;
+mod v05;
+mod v05_sim;
