@@ -887,7 +887,7 @@ fn empty_and_non_message_frames_are_refused() {
 // Beyond the §2.4 table: what follows from the serde/rmp-serde decoder §2.4 says the server uses.
 
 /// Junk nested under an unknown key: up to 1023 containers deep in all (rmp-serde's limit),
-/// skipped without recursion; one level more makes the frame undecodable.
+/// skipped; one level more makes the frame undecodable.
 #[test]
 fn nesting_limit() {
     let frame = |depth: usize| {

@@ -2,8 +2,9 @@
 //!
 //! [`Writer`] emits only the canonical forms of §2.2 (smallest integer encoding, str for text,
 //! bin for bytes). [`Reader`] walks any well-formed MessagePack: it reads the scalar kinds the
-//! protocol's fields use and skips everything else (floats, nil, ext, nested containers) without
-//! recursion, so a hostile frame can neither overflow the stack nor make it allocate much.
+//! protocol's fields use and skips everything else (floats, nil, ext, nested containers) up to
+//! the server's nesting limit, so a hostile frame can neither overflow the stack nor make it
+//! allocate.
 
 /// Canonical encoder over a growing buffer.
 pub struct Writer {
@@ -267,46 +268,24 @@ impl<'a> Reader<'a> {
     }
 
     /// Skip one complete value of any kind that sits inside `outer` levels of containers,
-    /// iteratively (no recursion), refusing nesting beyond [`MAX_DEPTH`].
+    /// refusing nesting beyond [`MAX_DEPTH`]. That bound also bounds the recursion (a few
+    /// hundred bytes of stack per level).
     pub fn skip(&mut self, outer: usize) -> Result<(), Error> {
-        // Items still to read in each open container.
-        let mut open: Vec<u64> = Vec::new();
-        loop {
-            let depth = outer + open.len() + 1;
-            let children = match self.head()? {
-                Head::Map(n) => Some(self.container_len(n.saturating_mul(2))?),
-                Head::Array(n) => Some(self.container_len(n)?),
-                Head::Ext => Some(0),
-                Head::Raw { len, .. } => {
-                    self.take(len)?;
-                    None
-                }
-                _ => None,
-            };
-            if let Some(n) = children {
-                if depth > MAX_DEPTH {
-                    return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
-                }
-                if n > 0 {
-                    open.push(n);
-                    continue;
-                }
-            }
-            // One complete value: it fills a slot of its container, and a container whose
-            // last slot is filled is itself complete.
-            loop {
-                match open.last_mut() {
-                    None => return Ok(()),
-                    Some(left) => {
-                        *left -= 1;
-                        if *left > 0 {
-                            break;
-                        }
-                        open.pop();
-                    }
-                }
-            }
+        let items = match self.head()? {
+            Head::Map(n) => self.container_len(n.saturating_mul(2))?,
+            Head::Array(n) => self.container_len(n)?,
+            // An ext value is one more level for the server's decoder too.
+            Head::Ext => 0,
+            Head::Raw { len, .. } => return self.take(len).map(drop),
+            _ => return Ok(()),
+        };
+        if outer + 1 > MAX_DEPTH {
+            return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
         }
+        for _ in 0..items {
+            self.skip(outer + 1)?;
+        }
+        Ok(())
     }
 
     /// The bytes of the next complete value (inside `outer` levels), as a reader of their own.
