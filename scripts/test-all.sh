@@ -234,7 +234,7 @@ for stage in "${STAGES[@]}"; do
     continue
   fi
   echo
-  echo "=================== stage: $stage"
+  echo "=================== stage: $stage ($(date -u +%H:%M:%S) UTC)"
   start=$(date +%s)
   ( set -o pipefail; "stage_$stage" )
   rc=$?
