@@ -567,13 +567,17 @@ impl Reader {
             return;
         }
         let terminal = ev.is_terminal();
-        q.push(ev);
         if terminal {
+            // Logged before the event is queued, so a host that has received the terminal event
+            // has also received this record.
             pie_log!(
                 Level::Debug,
                 "pie::launch",
                 "instance {key}: terminal event received, its stream ends"
             );
+        }
+        q.push(ev);
+        if terminal {
             // Nothing more comes for this instance on this connection (§7.5): release it.
             let key = key.into_owned();
             self.forget(&key);
