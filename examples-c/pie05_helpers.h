@@ -43,20 +43,37 @@ static inline void openai_input(const char *prompt, char *out, size_t size) {
            max_tokens ? atoi(max_tokens) : 16);
 }
 
-/* Copies the "text" of a compat-openai chunk ({"data":{...,"choices":[{"text":"..."}]}}) into
- * out[size] and returns its length; 0 for a chunk without text (the final {"data":"[DONE]"}).
- * Decodes the common escapes only, enough for an example. */
+/* Copies the "text" of a compat-openai chunk ({"data": {..., "choices": [{"text": "..."}]}}) into
+ * out[size] as UTF-8 and returns its length; 0 for a chunk without text (the final
+ * {"data": "[DONE]"}). Decodes the escapes of JSON strings except surrogate pairs (written as
+ * '?'), enough for an example. */
 static inline size_t openai_chunk_text(const char *chunk, char *out, size_t size) {
-  const char *p = chunk ? strstr(chunk, "\"text\":\"") : NULL;
+  const char *p = chunk ? strstr(chunk, "\"text\"") : NULL;
   size_t n = 0;
+  out[0] = '\0';
   if (!p) return 0;
-  for (p += 8; *p && *p != '"' && n + 1 < size; p++) {
-    char c = *p;
-    if (c == '\\' && p[1]) {
-      c = *++p;
-      c = c == 'n' ? '\n' : c == 't' ? '\t' : c;
+  for (p += 6; *p == ' ' || *p == ':'; p++) {
+  }
+  if (*p != '"') return 0;
+  for (p++; *p && *p != '"' && n + 4 < size; p++) {
+    unsigned code = (unsigned char)*p;
+    if (code == '\\' && p[1]) {
+      p++;
+      code = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r' : (unsigned char)*p;
+      if (*p == 'u' && sscanf(p + 1, "%4x", &code) == 1) p += 4;
     }
-    out[n++] = c;
+    if (code < 0x80) {
+      out[n++] = (char)code;
+    } else if (code < 0x800) {
+      out[n++] = (char)(0xC0 | code >> 6);
+      out[n++] = (char)(0x80 | (code & 0x3F));
+    } else if (code >= 0xD800 && code < 0xE000) {
+      out[n++] = '?';
+    } else {
+      out[n++] = (char)(0xE0 | code >> 12);
+      out[n++] = (char)(0x80 | ((code >> 6) & 0x3F));
+      out[n++] = (char)(0x80 | (code & 0x3F));
+    }
   }
   out[n] = '\0';
   return n;

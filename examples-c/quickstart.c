@@ -91,7 +91,8 @@ int main(int argc, char **argv) {
       fflush(stdout);
       chunks++;
     } else if (kind == PIE_EVENT_KIND_COMPLETED) {
-      if (chunks > 0) putchar('\n'); /* compat-openai's text has no final newline */
+      if (chunks > 0) puts(""); /* compat-openai's text has no final newline */
+      fflush(stdout);
       fprintf(stderr, "completed: %s\n", text);
       pie_event_free(event);
       rc = 0;

@@ -16,7 +16,8 @@
 #                upload (files both ways), detached and callbacks install tests/inferlets05
 #   watchdog     watchdog_selftest.py: a (fake) engine panic in the server log makes
 #                with_server.sh restart the server, and the same URL answers again
-# Ends with "N passed, M failed" and a non-zero status if a part failed.
+# Ends with "N passed, M failed" and a non-zero status if a part failed. Arguments name parts
+# to run only those (e.g. `e2e.sh examples`).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT="$PWD"
@@ -39,9 +40,13 @@ part() { # name rc seconds
     *) failed=$((failed + 1)); summary+=("FAILED  $1 (${3}s, exit $2)") ;;
   esac
 }
+ONLY=" $* "
 run_part() { # name command...
   local name="$1" start rc
   shift
+  if [ "$ONLY" != "  " ] && [[ "$ONLY" != *" $name "* ]]; then
+    return
+  fi
   echo
   echo "---- real05 part: $name"
   start=$(date +%s)
