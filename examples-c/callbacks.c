@@ -1,5 +1,6 @@
-/* Event delivery by callback: events of the `echo` inferlet arrive on the client's callback
- * thread, followed by a final call (event == NULL) saying why the stream ended and by the
+/* Event delivery by callback: events of an echo inferlet (January-2026 server: `echo` from the
+ * registry; Pie 0.5: the repository's tests/inferlets05/echo_args.py) arrive on the client's
+ * callback thread, followed by a final call (event == NULL) saying why the stream ended and by the
  * drop callback; a connection callback reports the end of the connection. The main thread only
  * waits on a condition variable.
  *
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "pie05_helpers.h"
 #include "pie.h"
 
 static int report(const char *what, PieError *err) {
@@ -76,6 +78,23 @@ static void on_connection_end(void *user_data, PieStatus status, const char *mes
   pthread_mutex_unlock(&st->lock);
 }
 
+/* The one place the two servers differ: how the echo inferlet is launched with the words. */
+static PieStatus launch_echo(PieClient *client, const char *const *words, size_t nwords,
+                             PieInstance **instance, PieError **err) {
+  if (pie_client_protocol(client) == PIE_PROTOCOL_V05) {
+    char input[2048] = "{\"words\": [", quoted[256];
+    for (size_t i = 0; i < nwords; i++) {
+      json_string(words[i], quoted, sizeof quoted);
+      snprintf(input + strlen(input), sizeof input - strlen(input), "%s%s", i ? ", " : "", quoted);
+    }
+    snprintf(input + strlen(input), sizeof input - strlen(input), "]}");
+    if (install_inferlet05(client, "echo_args") != 0) return PIE_STATUS_INVALID_ARGUMENT;
+    return pie_client_launch_process(client, "echo-args", input, false, instance, err);
+  }
+  return pie_client_launch_instance_from_registry(client, "echo", words, nwords, false, instance,
+                                                  err);
+}
+
 int main(int argc, char **argv) {
   const char *url = argc > 1 ? argv[1] : "ws://127.0.0.1:8080";
   static const char *defaults[] = {"apple", "cherry"};
@@ -103,9 +122,8 @@ int main(int argc, char **argv) {
     rc = report("authenticate", err);
     goto out;
   }
-  if (pie_client_launch_instance_from_registry(client, "echo", words, nwords, false, &instance,
-                                               &err) != PIE_STATUS_OK) {
-    rc = report("launch", err);
+  if (launch_echo(client, words, nwords, &instance, &err) != PIE_STATUS_OK) {
+    if (err) rc = report("launch", err); /* else install_inferlet05 said what failed */
     goto out;
   }
   /* Events already queued before this call are delivered too: nothing is lost. */

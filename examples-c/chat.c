@@ -1,11 +1,14 @@
-/* Chat with the `chat` inferlet: send each message (argv[2..], or a few defaults), print the
- * reply, then say "bye" and wait for the instance to complete.
+/* Chat with an inferlet: send each message (argv[2..], or a few defaults), print the reply, then
+ * say goodbye and wait for the instance to complete. On the January-2026 server the inferlet is
+ * `chat` from the registry (goodbye: "bye"); on a Pie 0.5 server it is the repository's
+ * tests/inferlets05/chat_echo.py, installed first (goodbye: "quit").
  *
  *   chat [URL] [MESSAGE...]
  */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "pie05_helpers.h"
 #include "pie.h"
 
 static int report(const char *what, PieError *err) {
@@ -15,11 +18,12 @@ static int report(const char *what, PieError *err) {
   return 1;
 }
 
-/* Waits (up to 10 s) for the next event and checks its kind. Returns the event or NULL. */
+/* Waits (up to 60 s: a Pie 0.5 server compiles a python inferlet at its first launch) for the
+ * next event and checks its kind. Returns the event or NULL. */
 static PieEvent *expect_event(PieInstance *instance, PieEventKind want, int *rc) {
   PieEvent *event = NULL;
   PieError *err = NULL;
-  if (pie_instance_recv(instance, 10000, &event, &err) != PIE_STATUS_OK) {
+  if (pie_instance_recv(instance, 60000, &event, &err) != PIE_STATUS_OK) {
     *rc = report("recv", err);
     return NULL;
   }
@@ -32,6 +36,30 @@ static PieEvent *expect_event(PieInstance *instance, PieEventKind want, int *rc)
     return NULL;
   }
   return event;
+}
+
+/* The one place the two servers differ: which inferlet to chat with and how to say goodbye.
+ * Returns the goodbye word, or NULL after reporting the failure in *rc. */
+static const char *start_chat(PieClient *client, PieInstance **chat, int *rc) {
+  PieError *err = NULL;
+  if (pie_client_protocol(client) == PIE_PROTOCOL_V05) {
+    if (install_inferlet05(client, "chat_echo") != 0) return NULL;
+    if (pie_client_launch_process(client, "chat-echo", "{}", false, chat, &err) != PIE_STATUS_OK) {
+      *rc = report("launch", err);
+      return NULL;
+    }
+    /* chat-echo says its greeting ("ready") first. */
+    PieEvent *greeting = expect_event(*chat, PIE_EVENT_KIND_MESSAGE, rc);
+    if (!greeting) return NULL;
+    pie_event_free(greeting);
+    return "quit";
+  }
+  if (pie_client_launch_instance_from_registry(client, "chat", NULL, 0, false, chat, &err) !=
+      PIE_STATUS_OK) {
+    *rc = report("launch", err);
+    return NULL;
+  }
+  return "bye";
 }
 
 int main(int argc, char **argv) {
@@ -53,11 +81,8 @@ int main(int argc, char **argv) {
     rc = report("authenticate", err);
     goto out;
   }
-  if (pie_client_launch_instance_from_registry(client, "chat", NULL, 0, false, &chat, &err) !=
-      PIE_STATUS_OK) {
-    rc = report("launch", err);
-    goto out;
-  }
+  const char *goodbye = start_chat(client, &chat, &rc);
+  if (!goodbye) goto out;
 
   for (int i = 0; i < count; i++) {
     printf("> %s\n", messages[i]);
@@ -71,7 +96,7 @@ int main(int argc, char **argv) {
     pie_event_free(reply);
   }
 
-  if (pie_instance_send(chat, "bye", &err) != PIE_STATUS_OK) {
+  if (pie_instance_send(chat, goodbye, &err) != PIE_STATUS_OK) {
     rc = report("send", err);
     goto out;
   }

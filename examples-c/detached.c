@@ -1,14 +1,19 @@
-/* Detached instances: one client launches `text-completion` detached and goes away; a second
- * client finds it with list_instances, attaches and receives the output the server kept for it
- * (replayed on attach), then the terminal event.
+/* Detached instances: one client launches an instance detached and goes away; a second client
+ * finds it with list_instances, attaches and receives what the server gives it, then the
+ * terminal event. On the January-2026 server: `text-completion`, attached once it has finished
+ * (the server replays the output it kept). On a Pie 0.5 server: the repository's
+ * tests/inferlets05/sleeper.py, attached while it runs (0.5 keeps no output of detached
+ * processes and forgets finished ones), which then completes.
  *
  *   detached [URL]
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "pie05_helpers.h"
 #include "pie.h"
 
 static int report(const char *what, PieError *err) {
@@ -42,6 +47,22 @@ static PieClient *connect_as(const char *url, const char *user, int *rc) {
   return client;
 }
 
+/* The one place the two servers differ: what is launched detached, and in which listed state
+ * the second client attaches to it. */
+static PieStatus launch_detached(PieClient *client, PieInstance **launched,
+                                 PieInstanceStatus *attach_when, PieError **err) {
+  if (pie_client_protocol(client) == PIE_PROTOCOL_V05) {
+    *attach_when = PIE_INSTANCE_STATUS_DETACHED;
+    if (install_inferlet05(client, "sleeper") != 0) return PIE_STATUS_INVALID_ARGUMENT;
+    return pie_client_launch_process(client, "sleeper", "{\"seconds\": 3.0}", true, launched,
+                                     err);
+  }
+  *attach_when = PIE_INSTANCE_STATUS_FINISHED;
+  const char *args[] = {"--prompt", "a detached story"};
+  return pie_client_launch_instance_from_registry(client, "text-completion", args, 2, true,
+                                                  launched, err);
+}
+
 int main(int argc, char **argv) {
   const char *url = argc > 1 ? argv[1] : "ws://127.0.0.1:8080";
   PieClient *first = NULL, *second = NULL;
@@ -53,10 +74,10 @@ int main(int argc, char **argv) {
 
   /* 1. Launch detached: the instance runs without sending anything to this connection. */
   if (!(first = connect_as(url, "detached-example", &rc))) goto out;
-  const char *args[] = {"--prompt", "a detached story"};
-  if (pie_client_launch_instance_from_registry(first, "text-completion", args, 2, true,
-                                               &launched, &err) != PIE_STATUS_OK) {
-    rc = report("launch", err);
+  PieInstanceStatus attach_when;
+  PieStatus launch = launch_detached(first, &launched, &attach_when, &err);
+  if (launch != PIE_STATUS_OK) {
+    if (err) rc = report("launch", err); /* else install_inferlet05 said what failed */
     goto out;
   }
   snprintf(id, sizeof id, "%s", pie_instance_id(launched));
@@ -70,10 +91,10 @@ int main(int argc, char **argv) {
   pie_client_free(first);
   first = NULL;
 
-  /* 2. A second client lists the instances until ours has finished (bounded wait). */
+  /* 2. A second client lists the instances until ours can be attached (bounded wait). */
   if (!(second = connect_as(url, "detached-example", &rc))) goto out;
   PieInstanceStatus status = PIE_INSTANCE_STATUS_ATTACHED;
-  for (int attempt = 0; attempt < 500 && status != PIE_INSTANCE_STATUS_FINISHED; attempt++) {
+  for (int attempt = 0; attempt < 500 && status != attach_when; attempt++) {
     pie_instance_list_free(list);
     list = NULL;
     if (pie_client_list_instances(second, &list, &err) != PIE_STATUS_OK) {
@@ -90,7 +111,7 @@ int main(int argc, char **argv) {
       }
       size_t nargs = 0;
       pie_instance_list_argument_count(list, i, &nargs, NULL);
-      if (attempt == 0 || status == PIE_INSTANCE_STATUS_FINISHED)
+      if (attempt == 0 || status == attach_when)
         printf("listed %s: %s, %zu arguments, launched by %s\n", id, status_name(status), nargs,
                pie_instance_list_username(list, i));
     }
@@ -98,17 +119,17 @@ int main(int argc, char **argv) {
       fprintf(stderr, "detached: instance %s is not listed\n", id);
       goto out;
     }
-    if (status != PIE_INSTANCE_STATUS_FINISHED) {
+    if (status != attach_when) {
       struct timespec pause = {0, 10 * 1000 * 1000};
       nanosleep(&pause, NULL);
     }
   }
-  if (status != PIE_INSTANCE_STATUS_FINISHED) {
-    fprintf(stderr, "detached: the instance did not finish in time\n");
+  if (status != attach_when) {
+    fprintf(stderr, "detached: the instance was not ready in time\n");
     goto out;
   }
 
-  /* 3. Attach: the server replays the output it buffered, then the terminal event. */
+  /* 3. Attach: the output the server gives (January: replayed), then the terminal event. */
   if (pie_client_attach_instance(second, id, &attached, &err) != PIE_STATUS_OK) {
     rc = report("attach", err);
     goto out;
@@ -116,7 +137,7 @@ int main(int argc, char **argv) {
   printf("replayed output: ");
   for (;;) {
     PieEvent *event = NULL;
-    if (pie_instance_recv(attached, 10000, &event, &err) != PIE_STATUS_OK) {
+    if (pie_instance_recv(attached, 60000, &event, &err) != PIE_STATUS_OK) {
       rc = report("recv", err);
       goto out;
     }

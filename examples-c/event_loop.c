@@ -1,6 +1,8 @@
 /* A game-loop style host: nothing blocks. Every "frame" waits at most 16 ms in poll(2) on
  * libpie's event fd, advances the pending _async operations with pie_op_poll, and drains the
- * instances with pie_instance_recv(instance, 0, ...). Two completions run side by side.
+ * instances with pie_instance_recv(instance, 0, ...). Two completions run side by side: on the
+ * January-2026 server `text-completion` from the registry (stdout events), on a Pie 0.5 server
+ * the built-in `compat-openai` (one `message` event per chunk).
  *
  *   event_loop [URL]
  */
@@ -9,10 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pie05_helpers.h"
 #include "pie.h"
 
 #define STREAMS 2
-#define MAX_FRAMES 3000 /* about 50 s at 60 frames per second: then give up */
+#define MAX_FRAMES 18000 /* about 5 min at 60 frames per second (a CPU-only server is slow) */
 
 static int report_op(const char *what, PieOp *op) {
   PieError *err = NULL;
@@ -60,8 +63,12 @@ static int drain(struct stream *s) {
       memcpy(s->text + s->len, text, len);
       s->len += len;
     }
+    if (kind == PIE_EVENT_KIND_MESSAGE) /* a compat-openai chunk */
+      s->len += openai_chunk_text(text, s->text + s->len, sizeof s->text - s->len);
     if (pie_event_is_terminal(event)) {
       s->done = true;
+      if (s->len > 0 && s->text[s->len - 1] != '\n' && s->len + 1 < sizeof s->text)
+        s->text[s->len++] = '\n'; /* compat-openai's text has no final newline */
       if (kind != PIE_EVENT_KIND_COMPLETED) {
         fprintf(stderr, "event_loop: instance ended: %s\n", text);
         pie_event_free(event);
@@ -70,6 +77,19 @@ static int drain(struct stream *s) {
     }
     pie_event_free(event);
   }
+}
+
+/* The one place the two servers differ: how a completion is started. */
+static PieStatus launch_completion(PieClient *client, const char *prompt, PieOp **launch,
+                                   PieError **err) {
+  if (pie_client_protocol(client) == PIE_PROTOCOL_V05) {
+    char input[1200];
+    openai_input(prompt, input, sizeof input);
+    return pie_client_launch_process_async(client, "compat-openai", input, false, launch, err);
+  }
+  const char *args[] = {"--prompt", prompt, "--delay-ms", "5"};
+  return pie_client_launch_instance_from_registry_async(client, "text-completion", args, 4,
+                                                         false, launch, err);
 }
 
 int main(int argc, char **argv) {
@@ -118,10 +138,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   for (int i = 0; i < STREAMS; i++) {
-    const char *args[] = {"--prompt", streams[i].prompt, "--delay-ms", "5"};
-    if (pie_client_launch_instance_from_registry_async(client, "text-completion", args, 4, false,
-                                                       &streams[i].launch, &err) !=
-        PIE_STATUS_OK) {
+    if (launch_completion(client, streams[i].prompt, &streams[i].launch, &err) != PIE_STATUS_OK) {
       rc = report("launch", err);
       goto out;
     }

@@ -11,9 +11,13 @@
 #                under CI=true, where the shared folder is always beside the clone: then FAILED
 #   libpie       the Rust end-to-end tests tests/real05 (ignored in a normal `cargo test`
 #                because they need this server), which include the C programs
+#   examples     the C examples of examples-c/ (the README's cc line), each run against the
+#                server: the quick start and event_loop generate with compat-openai, chat,
+#                upload (files both ways), detached and callbacks install tests/inferlets05
 #   watchdog     watchdog_selftest.py: a (fake) engine panic in the server log makes
 #                with_server.sh restart the server, and the same URL answers again
-# Ends with "N passed, M failed" and a non-zero status if a part failed.
+# Ends with "N passed, M failed" and a non-zero status if a part failed. Arguments name parts
+# to run only those (e.g. `e2e.sh examples`).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT="$PWD"
@@ -36,9 +40,13 @@ part() { # name rc seconds
     *) failed=$((failed + 1)); summary+=("FAILED  $1 (${3}s, exit $2)") ;;
   esac
 }
+ONLY=" $* "
 run_part() { # name command...
   local name="$1" start rc
   shift
+  if [ "$ONLY" != "  " ] && [[ "$ONLY" != *" $name "* ]]; then
+    return
+  fi
   echo
   echo "---- real05 part: $name"
   start=$(date +%s)
@@ -90,9 +98,54 @@ part_libpie() {
     timeout 600 cargo test --test client v05::real_server_end_to_end -- --ignored --exact
 }
 
+# Runs one example (timeout 600 s) and checks its output (stdout and stderr) has every given
+# fragment.
+run_example() { # expected... -- exe args...
+  local want=() out rc w
+  while [ "$1" != -- ]; do want+=("$1"); shift; done
+  shift
+  echo "\$ $*"
+  out="$(PIE_INFERLETS05="$INFERLETS" PIE_MAX_TOKENS=3 timeout 600 "$@" 2>&1)"
+  rc=$?
+  printf '%s\n' "$out"
+  if [ "$rc" != 0 ]; then
+    echo "FAILED: $1 exited with $rc"
+    return 1
+  fi
+  for w in "${want[@]}"; do
+    if ! grep -qF -- "$w" <<<"$out"; then
+      echo "FAILED: $1 did not print '$w'"
+      return 1
+    fi
+  done
+}
+
+part_examples() {
+  local lib="${CARGO_TARGET_DIR:-$ROOT/target}/debug" bin ok=0 name
+  case "$lib" in /*) ;; *) lib="$ROOT/$lib" ;; esac
+  bin="$(mktemp -d)"
+  timeout 1500 cargo build -p pie --lib || return 1
+  for name in quickstart chat upload detached callbacks event_loop; do
+    cc -std=c11 -Wall -Wextra -Werror -pthread -I include "examples-c/$name.c" -o "$bin/$name" \
+      -L "$lib" -lpie -Wl,-rpath,"$lib" || return 1
+  done
+  # A plain ws://host:port: the examples detect Pie 0.5 themselves.
+  local url="${PIE05_URL%/v1/ws}"
+  run_example "completed: " -- "$bin/quickstart" "$url" "Tell me about pie" || ok=1
+  run_example "< echo: hello" "chat completed: {\"echoed\": 1}" -- "$bin/chat" "$url" hello || ok=1
+  run_example "installed file-echo" "the file sent" "completed: " -- \
+    "$bin/upload" "$url" "$INFERLETS/file_echo.py" || ok=1
+  run_example "detached=1" "completed: slept" -- "$bin/detached" "$url" || ok=1
+  run_example "stream ended: PIE_STATUS_STREAM_ENDED" -- "$bin/callbacks" "$url" plum || ok=1
+  run_example "[first prompt] " "done in " -- "$bin/event_loop" "$url" || ok=1
+  rm -rf "$bin"
+  return "$ok"
+}
+
 run_part smoke part_smoke
 run_part conformance part_conformance
 run_part libpie part_libpie
+run_part examples part_examples
 # Last, because it replaces the server: the watchdog notices a wedge and restarts the engine.
 run_part watchdog timeout 600 python3 scripts/pie05/watchdog_selftest.py
 

@@ -1,13 +1,16 @@
 //! Builds every example in examples-c/ and examples-cpp/ (with the plain `cc` line of the
 //! README, and once through examples-c/CMakeLists.txt) against the libpie cargo built for this
-//! test run, and runs each against an in-process simulator, checking what it prints.
+//! test run, and runs each against an in-process simulator, checking what it prints: the
+//! January-2026 simulator and, for the C examples, the Pie 0.5 one too (the examples detect the
+//! protocol themselves; on 0.5 they use `compat-openai` and the inferlets of tests/inferlets05).
 //!
 //! Like tests/capi/programs.rs: `PIE_C_TEST_WRAPPER="valgrind ..."` runs every example under a wrapper,
 //! `PIE_C_TEST_ASAN=1` builds them with AddressSanitizer (scripts/test-all.sh does both).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::support::{completion, lib_dir_in, require_tool, root, run_ok, run_with_limit};
@@ -34,18 +37,21 @@ fn asan_flags(cmd: &mut Command) {
     }
 }
 
-/// A command running the example `exe`, under PIE_C_TEST_WRAPPER if set.
+/// A command running the example `exe`, under PIE_C_TEST_WRAPPER if set, told where the Pie 0.5
+/// test inferlets are.
 fn example(exe: &Path) -> Command {
     let wrapper = wrapper();
     let mut parts = wrapper.split_whitespace();
-    match parts.next() {
+    let mut cmd = match parts.next() {
         Some(w) => {
             let mut c = Command::new(w);
             c.args(parts).arg(exe);
             c
         }
         None => Command::new(exe),
-    }
+    };
+    cmd.env("PIE_INFERLETS05", root().join("tests/inferlets05"));
+    cmd
 }
 
 struct Fixture {
@@ -64,8 +70,20 @@ fn fixture() -> &'static Fixture {
 }
 
 /// The README's build line: `cc -I include examples-c/X.c -L LIBDIR -lpie -Wl,-rpath,LIBDIR`,
-/// with warnings as errors.
+/// with warnings as errors. Once per example: tests running in parallel share the executable
+/// (compiling it again while another test runs it would fail with "text file busy").
 fn build_c(name: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    built
+        .entry(name.to_string())
+        .or_insert_with(|| compile_c(name))
+        .clone()
+}
+
+fn compile_c(name: &str) -> PathBuf {
     let fx = fixture();
     let exe = fx.dir.path().join("bin").join(name);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
@@ -114,6 +132,16 @@ fn build_cpp() -> PathBuf {
 
 fn sim() -> Simulator {
     Simulator::start(SimConfig::default()).expect("simulator starts")
+}
+
+/// The Pie 0.5 simulator (`pie-sim --protocol 0.5`), with the real server's defects.
+fn sim05() -> pie_sim::v05::Simulator {
+    pie_sim::v05::Simulator::start(pie_sim::v05::Config::default()).expect("0.5 simulator starts")
+}
+
+/// What the examples print for a `compat-openai` completion of `prompt` (16 tokens).
+fn completion05(prompt: &str) -> String {
+    pie_sim::v05::completion_tokens(prompt, 16).concat()
 }
 
 /// Runs an example; returns (stdout, stderr), asserting it exited 0.
@@ -392,4 +420,121 @@ fn cmake_builds_the_examples() {
     let sim = sim();
     let (stdout, _) = run_example(&build.join("quickstart"), &[&sim.url(), "cmake"]);
     assert_eq!(stdout, format!("{}\n", completion("cmake")));
+}
+
+#[test]
+fn quickstart_on_pie05_streams_compat_openai_chunks() {
+    let exe = build_c("quickstart");
+    let sim = sim05();
+    let prompt = "Why is the \"sky\" blue?\n";
+    let (stdout, stderr) = run_example(&exe, &[&sim.url(), prompt]);
+    assert_eq!(
+        stdout,
+        format!("{}\n", completion05(prompt)),
+        "stderr:\n{stderr}"
+    );
+    assert!(stderr.contains("launched instance "), "{stderr}");
+    assert!(stderr.contains("completed: "), "{stderr}");
+    // A plain ws://host:port URL works too: libpie adds the /v1/ws path itself.
+    let (stdout, _) = run_example(&exe, &[&format!("ws://{}", sim.addr()), "plain"]);
+    assert_eq!(stdout, format!("{}\n", completion05("plain")));
+}
+
+#[test]
+fn chat_on_pie05_installs_chat_echo() {
+    let exe = build_c("chat");
+    let sim = sim05();
+    let (stdout, stderr) = run_example(&exe, &[&sim.url(), "first", "second message"]);
+    assert_eq!(
+        stdout,
+        "> first\n< echo: first\n> second message\n< echo: second message\n\
+         chat completed: {\"echoed\": 2}\n",
+        "stderr:\n{stderr}"
+    );
+    assert!(sim.installed().iter().any(|p| p.starts_with("chat-echo@")));
+}
+
+#[test]
+fn upload_on_pie05_installs_and_echoes_a_file() {
+    let exe = build_c("upload");
+    let sim = sim05();
+    let artifact = root().join("tests/inferlets05/file_echo.py");
+    let path = artifact.to_str().unwrap();
+    let len = std::fs::metadata(&artifact).unwrap().len();
+    let (stdout, stderr) = run_example(&exe, &[&sim.url(), path]);
+    assert!(
+        stdout.contains(&format!(
+            "uploading {path}: {len}/{len} bytes\ninstalled file-echo\n"
+        )),
+        "{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.ends_with(&format!(
+            "message: send me a file\nsent {path} as a file\n\
+             blob: {len} bytes, the file sent\ncompleted: {len}\n"
+        )),
+        "{stdout}\nstderr:\n{stderr}"
+    );
+
+    // A program without a manifest beside it: a clear message and a non-zero exit.
+    let lonely = fixture().dir.path().join("lonely.py");
+    std::fs::write(&lonely, "print(1)\n").unwrap();
+    let mut cmd = example(&exe);
+    cmd.arg(sim.url()).arg(&lonely);
+    let out = run_with_limit(&mut cmd, run_limit(), "upload without a manifest");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no manifest with a name at "), "{stderr}");
+}
+
+#[test]
+fn detached_on_pie05_lists_attaches_and_completes() {
+    let exe = build_c("detached");
+    let sim = sim05();
+    let (stdout, stderr) = run_example(&exe, &[&sim.url()]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("launched ") && lines[0].ends_with(" detached=1"),
+        "{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(lines[1], "recv on the detached handle: PIE_STATUS_DETACHED");
+    assert!(stdout.contains(": detached, "), "{stdout}");
+    assert!(
+        stdout.ends_with("replayed output: completed: slept\n"),
+        "{stdout}"
+    );
+    assert_eq!(sim.process_count(), 0);
+}
+
+#[test]
+fn callbacks_on_pie05_deliver_echo_args_events() {
+    let exe = build_c("callbacks");
+    let sim = sim05();
+    let (stdout, stderr) = run_example(&exe, &[&sim.url(), "plum", "apple \"pie\""]);
+    let args = r#"{"words": ["plum", "apple \"pie\""]}"#;
+    // print("args:", ...) is four stdout events on 0.5.2 (one per write).
+    assert_eq!(
+        stdout,
+        format!(
+            "stdout: args:stdout:  stdout: {args}stdout: \nmessage: {{\"args\": {args}}}\n\
+             completed: {args}\nstream ended: PIE_STATUS_STREAM_ENDED\n6 events\n\
+             connection ended: PIE_STATUS_CLIENT_CLOSED (the client was closed)\n"
+        ),
+        "stderr:\n{stderr}"
+    );
+}
+
+#[test]
+fn event_loop_on_pie05_runs_two_compat_openai_streams() {
+    let exe = build_c("event_loop");
+    let sim = sim05();
+    let (stdout, stderr) = run_example(&exe, &[&sim.url()]);
+    assert!(
+        stdout.starts_with(&format!(
+            "[first prompt] {}\n[second prompt] {}\ndone in ",
+            completion05("first prompt"),
+            completion05("second prompt")
+        )),
+        "{stdout}\nstderr:\n{stderr}"
+    );
 }
