@@ -366,6 +366,10 @@ pub enum TextFrame {
 
 /// Decode a text frame. Not JSON, or not an object: `DecodeError`.
 pub fn decode_text(text: &str) -> Result<TextFrame, DecodeError> {
+    // The server sends this one after every frame it handles (§7): spare it the JSON parser.
+    if text == r#"{"type":"turn_done"}"# {
+        return Ok(TextFrame::TurnDone);
+    }
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| DecodeError(format!("text frame: {e}")))?;
     let Some(obj) = v.as_object() else {
@@ -381,5 +385,68 @@ pub fn decode_text(text: &str) -> Result<TextFrame, DecodeError> {
                 .to_owned(),
         ),
         other => TextFrame::Other(other.to_owned()),
+    })
+}
+
+/// A `process_event` frame with its strings borrowed from the frame (§6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessEventRef<'a> {
+    pub process_id: &'a str,
+    pub event: &'a str,
+    pub value: &'a str,
+}
+
+/// The events of a running process are most of a client's traffic: decode a `process_event`
+/// in place, without building the field list or copying any string, so that the reader can
+/// route it by the borrowed id and allocate only the text it hands on. `None` for any other
+/// frame, and for anything [`decode_server`] would refuse (then call it for the error): the
+/// accepted language is the same.
+pub fn decode_process_event(frame: &[u8]) -> Option<ProcessEventRef<'_>> {
+    let mut p = Parser { b: frame, pos: 0 };
+    let len = match p.byte().ok()? {
+        m @ 0x80..=0x8f => u64::from(m & 0x0f),
+        0xde => p.be(2).ok()?,
+        0xdf => p.be(4).ok()?,
+        _ => return None,
+    };
+    if len as usize > MAX_FIELDS {
+        return None;
+    }
+    let (mut kind, mut process_id, mut event, mut value) = (None, None, None, None);
+    // Keys seen that are not one of the four: a duplicate among them is refused too.
+    let mut others: [&str; MAX_FIELDS] = [""; MAX_FIELDS];
+    let mut n_others = 0;
+    for _ in 0..len {
+        let Ok(Val::Str(key)) = p.value() else {
+            return None;
+        };
+        let v = p.value().ok()?;
+        let slot = match key {
+            "type" => &mut kind,
+            "process_id" => &mut process_id,
+            "event" => &mut event,
+            "value" => &mut value,
+            _ => {
+                if others[..n_others].contains(&key) {
+                    return None;
+                }
+                others[n_others] = key;
+                n_others += 1;
+                continue;
+            }
+        };
+        // A duplicate, or a field that is not a string: the full decoder says why.
+        let (None, Val::Str(s)) = (&slot, v) else {
+            return None;
+        };
+        *slot = Some(s);
+    }
+    if kind? != "process_event" {
+        return None;
+    }
+    Some(ProcessEventRef {
+        process_id: process_id?,
+        event: event?,
+        value: value?,
     })
 }

@@ -14,7 +14,10 @@ mod decode;
 mod encode;
 mod validate;
 
-pub use decode::{decode_client, decode_server, decode_text, DecodeError, TextFrame};
+pub use decode::{
+    decode_client, decode_process_event, decode_server, decode_text, DecodeError, ProcessEventRef,
+    TextFrame,
+};
 pub use encode::{encode_client, encode_server};
 pub use validate::{check_inferlet, check_json, check_version, normalize_uuid};
 

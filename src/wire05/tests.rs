@@ -294,3 +294,79 @@ fn validation() {
         assert_eq!(normalize_uuid(v), None, "{v}");
     }
 }
+
+/// The in-place `process_event` decoder accepts exactly the frames the full decoder turns into
+/// a `ProcessEvent`, with the same strings; everything else is left to the full decoder.
+#[test]
+fn process_event_fast_path_agrees_with_full_decoder() {
+    fn agree(frame: &[u8]) {
+        let fast = decode_process_event(frame);
+        match decode_server(frame) {
+            Ok(ServerMessage::ProcessEvent {
+                process_id,
+                event,
+                value,
+            }) => {
+                let f = fast.expect("a process_event the fast path refused");
+                assert_eq!(
+                    (f.process_id, f.event, f.value),
+                    (&*process_id, &*event, &*value)
+                );
+            }
+            _ => assert_eq!(fast, None, "{frame:02x?}"),
+        }
+    }
+    let prefix = format!(
+        "84a474797065ad70726f636573735f6576656e74aa70726f636573735f6964d924{}a56576656e74",
+        ID.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let stdout = hex(&format!(
+        "{prefix}a67374646f7574a576616c7565a76c696e6520300a"
+    ));
+    assert_eq!(
+        decode_process_event(&stdout),
+        Some(ProcessEventRef {
+            process_id: ID,
+            event: "stdout",
+            value: "line 0\n"
+        })
+    );
+    // Every truncation and single-byte corruption of a real frame.
+    for n in 0..=stdout.len() {
+        agree(&stdout[..n]);
+    }
+    for i in 0..stdout.len() {
+        for v in [0x00u8, 0x7f, 0xa0, 0xc0, 0xc1, 0xc3, 0xd9, 0xdf, 0xff] {
+            let mut b = stdout.clone();
+            b[i] = v;
+            agree(&b);
+        }
+    }
+    // Reordered keys, an unknown key (kept apart from a duplicate one), a long value, a response.
+    let mut b = Vec::new();
+    rmp::encode::write_map_len(&mut b, 6).unwrap();
+    for (k, v) in [
+        ("value", "x".repeat(70_000).as_str()),
+        ("extra", "1"),
+        ("event", "stderr"),
+        ("other", "2"),
+        ("process_id", "P"),
+        ("type", "process_event"),
+    ] {
+        rmp::encode::write_str(&mut b, k).unwrap();
+        rmp::encode::write_str(&mut b, v).unwrap();
+    }
+    assert_eq!(decode_process_event(&b).unwrap().value.len(), 70_000);
+    agree(&b);
+    let mut dup = b.clone();
+    dup[0] = 0x87;
+    rmp::encode::write_str(&mut dup, "extra").unwrap();
+    rmp::encode::write_str(&mut dup, "3").unwrap();
+    agree(&dup);
+    assert_eq!(decode_process_event(&dup), None);
+    agree(&encode_server(&ServerMessage::Response {
+        corr_id: 1,
+        ok: true,
+        result: "Pong".into(),
+    }));
+}

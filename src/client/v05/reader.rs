@@ -42,6 +42,16 @@ pub(crate) fn event_from(event: &str, value: String) -> InstanceEvent {
     }
 }
 
+/// The lowercase hyphenated form [`wire05::normalize_uuid`] produces (and 0.5.2 sends).
+fn is_canonical_uuid(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+        })
+}
+
 impl Reader05 {
     pub(crate) fn new(shared: Arc<Shared>) -> Reader05 {
         Reader05 {
@@ -62,6 +72,13 @@ impl Reader05 {
     pub(crate) fn binary(&mut self, data: &[u8]) -> bool {
         if self.shared.proto.get() == Some(Protocol::Jan2026) {
             return false;
+        }
+        if let Some(ev) = wire05::decode_process_event(data) {
+            if !self.shared.proto.is_v05() {
+                self.shared.proto.decide(Protocol::V05);
+            }
+            self.process_event(ev);
+            return true;
         }
         let Ok(msg) = wire05::decode_server(data) else {
             return false;
@@ -111,6 +128,21 @@ impl Reader05 {
             }
         }
         true
+    }
+
+    /// Route a `process_event` straight from the frame: the id is borrowed (normalised only
+    /// when the server did not send it canonical) and the value is the one allocation.
+    fn process_event(&mut self, ev: wire05::ProcessEventRef<'_>) {
+        // One spare byte lets the C layer append its NUL terminator without reallocating.
+        let mut value = String::with_capacity(ev.value.len() + 1);
+        value.push_str(ev.value);
+        let event = event_from(ev.event, value);
+        if is_canonical_uuid(ev.process_id) {
+            self.route(ev.process_id, event);
+        } else {
+            let id = wire05::normalize_uuid(ev.process_id);
+            self.route(id.as_deref().unwrap_or(ev.process_id), event);
+        }
     }
 
     /// A text frame (§7). On a January-2026 connection it is ignored, as that server never
