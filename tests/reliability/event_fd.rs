@@ -133,7 +133,10 @@ fn event_fd_ignores_instances_still_inside_an_operation() {
     let fd = event_fd(c).unwrap();
     for round in 0..5 {
         let op = launch_async(c, &hash).unwrap();
-        assert_eq!(unsafe { pie_op_wait(op.0, 10_000, std::ptr::null_mut()) }, PieStatus::Ok);
+        assert_eq!(
+            unsafe { pie_op_wait(op.0, 10_000, std::ptr::null_mut()) },
+            PieStatus::Ok
+        );
         // The instance's whole output must have arrived while the host has not taken it yet,
         // or the check below proves nothing. The simulator forgets the instance once its
         // Completed frame is queued on the connection; a ping answered after that comes behind
