@@ -56,8 +56,11 @@ help:
 
 # The library; libpie.so.$(ABI_VERSION) (its SONAME) is linked next to it so that programs linked with
 # -L$(LIB_DIR) -lpie also run from the build tree (with -Wl,-rpath,$(LIB_DIR)).
+# Built as cdylib + staticlib only: with the rlib (Cargo.toml's crate-type, for the Rust tests) in
+# the same rustc run, LTO must keep every Rust-level symbol, so it cannot internalise, inline or
+# drop them (larger library, calls through the GOT; docs/SIZE.md).
 lib:
-	$(CARGO) build $(CARGO_PROFILE_FLAG) -p pie --lib
+	$(CARGO) rustc $(CARGO_PROFILE_FLAG) -p pie --lib --crate-type cdylib,staticlib
 	ln -sf libpie.so $(TARGET_DIR)/$(PROFILE)/libpie.so.$(ABI_VERSION)
 
 sim:
