@@ -208,6 +208,9 @@ stage_tsan() {
 # ~3 GB RSS while it runs): conformance05.py, the test inferlets, a generation and libpie's 0.5
 # end-to-end tests against it (scripts/pie05/e2e.sh; a wedged engine is restarted and reported).
 stage_real05() {
+  # The examples and the C test link libpie.so.X.Y from the shared debug build (build_all makes
+  # that SONAME link), also when this stage runs alone.
+  build_all || return 1
   timeout 3600 bash scripts/pie05/with_server.sh -- bash scripts/pie05/e2e.sh
 }
 
