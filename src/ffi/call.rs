@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::boundary::{arg_out, call};
 use super::error::{Fail, FfiResult, PieError};
-use super::op::{bounded, give_op, OpCtx, PieOp};
+use super::op::{bounded, give_op, OpCtx, PieOp, Start};
 use super::runtime::on_runtime_thread;
 use super::status::PieStatus;
 
@@ -16,12 +16,19 @@ pub(crate) struct Call<F> {
     ctx: OpCtx,
     /// Outer bound on the whole call (None: the core bounds it by itself).
     limit: Option<Duration>,
+    /// Where the `_async` form first polls the future.
+    start: Start,
     fut: F,
 }
 
 impl<F> Call<F> {
-    pub(crate) fn new(ctx: OpCtx, limit: Option<Duration>, fut: F) -> Call<F> {
-        Call { ctx, limit, fut }
+    pub(crate) fn new(ctx: OpCtx, limit: Option<Duration>, start: Start, fut: F) -> Call<F> {
+        Call {
+            ctx,
+            limit,
+            start,
+            fut,
+        }
     }
 }
 
@@ -36,7 +43,9 @@ impl<F: Future<Output = FfiResult<T>>, T> Call<F> {
                  callback); use the _async form",
             ));
         }
-        let Call { ctx, limit, fut } = self;
+        let Call {
+            ctx, limit, fut, ..
+        } = self;
         ctx.rt.handle().block_on(bounded(limit, fut))
     }
 }
@@ -48,7 +57,7 @@ where
 {
     /// The `_async` form: the same future as an operation.
     pub(crate) fn start(self) -> Arc<PieOp> {
-        PieOp::start(self.ctx, self.limit, self.fut)
+        PieOp::start(self.ctx, self.limit, self.start, self.fut)
     }
 }
 

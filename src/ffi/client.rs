@@ -20,7 +20,7 @@ use super::dispatch::Dispatcher;
 use super::error::{Fail, FfiResult, PieError};
 use super::hash::write_hash;
 use super::key::PieKey;
-use super::op::{take_result, OpCtx, PieOp};
+use super::op::{take_result, OpCtx, PieOp, Start};
 use super::options::PieConnectOptions;
 use super::runtime::{on_runtime_thread, Rt};
 use super::status::PieStatus;
@@ -121,13 +121,18 @@ impl ClientShared {
     /// each request; this outer bound also covers time spent queued behind other launches, so
     /// a blocking call never waits much longer than that.
     pub(crate) fn call<F>(self: &Arc<Self>, fut: F) -> Call<F> {
-        Call::new(self.ctx(), self.request_timeout.checked_mul(2), fut)
+        Call::new(
+            self.ctx(),
+            self.request_timeout.checked_mul(2),
+            Start::Here,
+            fut,
+        )
     }
 
     /// Like [`call`](Self::call) but unbounded here: uploads, launches and close may
     /// legitimately take longer than one request timeout (the core bounds each step).
     pub(crate) fn long_call<F>(self: &Arc<Self>, fut: F) -> Call<F> {
-        Call::new(self.ctx(), None, fut)
+        Call::new(self.ctx(), None, Start::Runtime, fut)
     }
 
     /// A progress callback as the core wants it (the carrier goes with the closure).
@@ -299,7 +304,7 @@ unsafe fn connect(
         keep_alive: None,
     };
     // The core bounds the handshake by connect_timeout; no outer limit needed.
-    Ok(Call::new(ctx, None, async move {
+    Ok(Call::new(ctx, None, Start::Runtime, async move {
         let core = Client::connect_with(&url, config).await?;
         Ok(ClientShared::new(core, rt, dispatcher, request_timeout))
     }))

@@ -3,13 +3,17 @@
 //! to the type it hands out (pie_op_take_client in client.rs, ...).
 
 use std::any::Any;
+use std::cell::Cell;
 use std::ffi::{c_char, c_void, CString};
 use std::future::Future;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
-use tokio::task::AbortHandle;
+use tokio::runtime::Handle;
 
 use super::boundary::{arg_fn, arg_out, arg_ref, arg_timeout, boundary, call, value};
 use super::callback::{Callback, PieDropCallback};
@@ -35,41 +39,146 @@ pub(crate) struct OpCtx {
 /// The successful value; `None` once a pie_op_take_* moved it out.
 type Value = Option<Box<dyn Any + Send>>;
 
+type OpFuture = Pin<Box<dyn Future<Output = FfiResult<Value>> + Send>>;
+
+/// Where an operation's future is first polled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// On the caller's thread, inside the `_async` call: a request's frame is on its way before
+    /// the call returns, with no task and no thread hand-off. For calls whose first step is
+    /// short (encode and send one request).
+    Here,
+    /// On a runtime thread: for calls whose first step may take a while (connecting, hashing
+    /// a large program), so that the `_async` call returns at once.
+    Runtime,
+}
+
 #[derive(Default)]
 struct OpState {
     result: Option<FfiResult<Value>>,
     callback: Option<Callback<OpFn>>,
+    /// Threads in `PieOp::wait`: without any, completing needs no (system-call) notify.
+    waiters: usize,
 }
 
-/// Set when an operation's runtime task (and everything its future held) is gone. The host-side
-/// release waits for it, so that the last reference to a client or to the runtime is never
-/// dropped on a runtime thread (which could not join the runtime's threads).
-#[derive(Default)]
-struct TaskGone {
-    gone: Mutex<bool>,
-    cv: Condvar,
+thread_local! {
+    /// True while this thread polls an operation's future (see `Runner::run`).
+    static POLLING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Lives inside the task's future: its drop, on completion or abort, marks the task gone.
-struct GoneGuard(Arc<TaskGone>);
+/// Runs an operation's future without a runtime task: it is polled on the thread that wakes
+/// it (the caller's thread first, then usually the connection's reader when the reply
+/// arrives), so a reply completes the operation with no scheduling in between. Wakers hold
+/// the runner, which holds neither the PieOp nor its result: a waker left behind in a
+/// connection's socket keeps nothing alive, and the host's pie_op_free drops the future (and
+/// every reference to the client it holds) on the host's thread.
+struct Runner {
+    /// `None` once finished or discarded. Locked only while polling or dropping the future.
+    future: Mutex<Option<OpFuture>>,
+    /// Set by every wake; cleared by the thread that polls next.
+    notified: AtomicBool,
+    /// The runtime context a poll enters (timers, sockets, spawns).
+    handle: Handle,
+    /// The handle the host holds, for the completion callback.
+    op: Weak<PieOp>,
+}
 
-impl Drop for GoneGuard {
-    fn drop(&mut self) {
-        *lock(&self.0.gone) = true;
-        self.0.cv.notify_all();
+impl Wake for Runner {
+    fn wake(self: Arc<Self>) {
+        self.run();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.run();
     }
 }
 
-/// Longest wait for an aborted task to be dropped by the runtime (normally microseconds).
-const TASK_GONE_WAIT: Duration = Duration::from_secs(2);
+impl Runner {
+    /// Polls the future until it has no pending wake-up. A wake during a poll (on any thread)
+    /// leaves `notified` set for the polling thread, which checks it again after unlocking, so
+    /// no wake-up is lost. A wake arriving while this thread already polls another operation
+    /// is handed to a runtime task instead, so polls never nest (a future could hold a lock
+    /// the inner one needs).
+    fn run(self: &Arc<Self>) {
+        self.notified.store(true, Ordering::SeqCst);
+        if POLLING.get() {
+            let me = Arc::clone(self);
+            self.handle.spawn(async move { me.run() });
+            return;
+        }
+        loop {
+            if !self.notified.load(Ordering::SeqCst) {
+                return;
+            }
+            let mut slot = match self.future.try_lock() {
+                Ok(slot) => slot,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                // The holder checks `notified` again after unlocking.
+                Err(TryLockError::WouldBlock) => return,
+            };
+            if !self.notified.swap(false, Ordering::SeqCst) {
+                continue;
+            }
+            let Some(future) = slot.as_mut() else {
+                return;
+            };
+            let waker = Waker::from(Arc::clone(self));
+            let _context = self.handle.enter();
+            POLLING.set(true);
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                future.as_mut().poll(&mut Context::from_waker(&waker))
+            }));
+            let finished = match polled {
+                Ok(Poll::Pending) => None,
+                Ok(Poll::Ready(result)) => Some(result),
+                Err(_) => Some(Err(Fail::new(
+                    PieStatus::Panic,
+                    "libpie panicked while running an operation",
+                ))),
+            };
+            // Finished, or cancelled meanwhile (from inside the poll, e.g. by a progress
+            // callback): the future goes now, still marked as polling so drops nest no poll.
+            let cancelled = finished.is_none()
+                && self
+                    .op
+                    .upgrade()
+                    .map_or(true, |op| lock(&op.state).result.is_some());
+            if finished.is_some() || cancelled {
+                *slot = None;
+            }
+            POLLING.set(false);
+            drop(slot);
+            if let Some(result) = finished {
+                // No handle left: the op was freed, and its result goes with this.
+                if let Some(op) = self.op.upgrade() {
+                    op.complete(result);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Drops the future if it has not finished (cancellation or free). Inside this very
+    /// operation's poll the lock is ours already: the poll loop drops it when the poll returns.
+    fn discard_future(&self) {
+        let future = if POLLING.get() {
+            match self.future.try_lock() {
+                Ok(mut slot) => slot.take(),
+                Err(TryLockError::Poisoned(e)) => e.into_inner().take(),
+                Err(TryLockError::WouldBlock) => None,
+            }
+        } else {
+            lock(&self.future).take()
+        };
+        drop(future);
+    }
+}
 
 /// A network call in progress or finished (opaque). Handed out by every `*_async` function;
 /// owned by the caller and freed with pie_op_free. Usable from any thread.
 pub struct PieOp {
     state: Mutex<OpState>,
     done: Condvar,
-    task: Mutex<Option<AbortHandle>>,
-    task_gone: Arc<TaskGone>,
+    run: Arc<Runner>,
     dispatcher: Arc<Dispatcher>,
     _keep_alive: Option<Arc<dyn Any + Send + Sync>>,
     // Last, so the runtime outlives everything else the operation holds.
@@ -93,57 +202,59 @@ pub(crate) async fn bounded<T>(
 }
 
 impl PieOp {
-    /// Starts `fut` on the runtime, bounded by `limit` if given.
-    pub(crate) fn start<F, T>(ctx: OpCtx, limit: Option<Duration>, fut: F) -> Arc<PieOp>
+    /// Starts `fut` (bounded by `limit` if given), first polled where `start` says.
+    pub(crate) fn start<F, T>(
+        ctx: OpCtx,
+        limit: Option<Duration>,
+        start: Start,
+        fut: F,
+    ) -> Arc<PieOp>
     where
         F: Future<Output = FfiResult<T>> + Send + 'static,
         T: Send + 'static,
     {
-        let op = Arc::new(PieOp {
+        let future: OpFuture = Box::pin(async move {
+            bounded(limit, fut)
+                .await
+                .map(|v| Some(Box::new(v) as Box<dyn Any + Send>))
+        });
+        let op = Arc::new_cyclic(|weak| PieOp {
             state: Mutex::new(OpState::default()),
             done: Condvar::new(),
-            task: Mutex::new(None),
-            task_gone: Arc::new(TaskGone::default()),
+            run: Arc::new(Runner {
+                future: Mutex::new(Some(future)),
+                notified: AtomicBool::new(false),
+                handle: ctx.rt.handle().clone(),
+                op: weak.clone(),
+            }),
             dispatcher: ctx.dispatcher,
             _keep_alive: ctx.keep_alive,
             rt: ctx.rt,
         });
-        // The task holds the operation weakly: freeing the operation cancels the call.
-        let weak = Arc::downgrade(&op);
-        let guard = GoneGuard(Arc::clone(&op.task_gone));
-        let task = op.rt.handle().spawn(async move {
-            // Declared first, dropped last: after the future and the upgraded `op` below.
-            let _guard = guard;
-            let result = std::panic::AssertUnwindSafe(bounded(limit, fut))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Fail::new(
-                        PieStatus::Panic,
-                        "libpie panicked in a runtime task",
-                    ))
-                })
-                .map(|v| Some(Box::new(v) as Box<dyn Any + Send>));
-            if let Some(op) = weak.upgrade() {
-                op.complete(result);
+        match start {
+            Start::Here => op.run.run(),
+            Start::Runtime => {
+                let run = Arc::clone(&op.run);
+                op.rt.handle().spawn(async move { run.run() });
             }
-        });
-        *lock(&op.task) = Some(task.abort_handle());
+        }
         op
     }
 
     /// Records the result (first one wins: a cancelled operation stays cancelled), wakes waiters
     /// and schedules the callback.
     fn complete(self: &Arc<Self>, result: FfiResult<Value>) {
-        let callback = {
+        let (callback, waiters) = {
             let mut st = lock(&self.state);
             if st.result.is_some() {
                 return;
             }
             st.result = Some(result);
-            st.callback.take()
+            (st.callback.take(), st.waiters > 0)
         };
-        self.done.notify_all();
+        if waiters {
+            self.done.notify_all();
+        }
         if let Some(cb) = callback {
             self.schedule(cb);
         }
@@ -157,7 +268,7 @@ impl PieOp {
             let status = op.status();
             let (function, user_data) = cb.parts();
             // SAFETY: host callback with the host's pointer; `op` stays alive during the call
-            // because this job holds a reference, even if the host frees its handle inside.
+            // because this job holds a reference, even if the host frees it there.
             unsafe { function(user_data, Arc::as_ptr(&op) as *mut PieOp, status) };
             drop(cb);
         });
@@ -185,13 +296,14 @@ impl PieOp {
     fn wait(&self, timeout: Option<Duration>) {
         let deadline = timeout.map(|d| Instant::now() + d);
         let mut st = lock(&self.state);
+        st.waiters += 1;
         while st.result.is_none() {
             match deadline {
                 None => st = self.done.wait(st).unwrap_or_else(|e| e.into_inner()),
                 Some(dl) => {
                     let now = Instant::now();
                     if now >= dl {
-                        return;
+                        break;
                     }
                     st = self
                         .done
@@ -201,38 +313,17 @@ impl PieOp {
                 }
             }
         }
+        st.waiters -= 1;
     }
 
-    /// Waits (bounded) until the runtime task has dropped everything it held. Skipped on
-    /// runtime threads, where waiting could deadlock.
-    fn wait_task_gone(&self) {
-        if on_runtime_thread() {
-            return;
-        }
-        let mut gone = lock(&self.task_gone.gone);
-        let deadline = Instant::now() + TASK_GONE_WAIT;
-        while !*gone {
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            gone = self
-                .task_gone
-                .cv
-                .wait_timeout(gone, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
+    /// Finishes a running operation with CANCELLED and drops its future (on this thread,
+    /// unless this thread is inside the operation's own poll).
     fn cancel(self: &Arc<Self>) {
-        if let Some(task) = lock(&self.task).take() {
-            task.abort();
-        }
         self.complete(Err(Fail::new(
             PieStatus::Cancelled,
             "the operation was cancelled",
         )));
+        self.run.discard_future();
     }
 
     /// Applies `pick` to the successful value of type `T`: PENDING while running, the failure
@@ -269,9 +360,7 @@ impl PieOp {
 
 impl Drop for PieOp {
     fn drop(&mut self) {
-        if let Some(task) = lock(&self.task).take() {
-            task.abort();
-        }
+        self.run.discard_future();
         // A callback still registered can never be called now; dropping it releases its
         // user_data on the callback thread.
         drop(lock(&self.state).callback.take());
@@ -448,7 +537,6 @@ pub unsafe extern "C" fn pie_op_free(op: *mut PieOp) {
         }
         let op = Arc::from_raw(op as *const PieOp);
         op.cancel();
-        op.wait_task_gone();
         drop(op);
         Ok(())
     })

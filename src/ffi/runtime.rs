@@ -2,10 +2,10 @@
 //! shut down when the last of them is freed, so a host that frees everything has no libpie
 //! thread left.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::Handle;
 
 use super::error::{Fail, FfiResult};
 use super::status::PieStatus;
@@ -15,8 +15,10 @@ use super::status::PieStatus;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 struct RtInner {
-    runtime: Mutex<Option<Runtime>>,
     handle: Handle,
+    /// Ends the driver thread's `block_on`; the thread then shuts the runtime down.
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    driver: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 static CURRENT: Mutex<Weak<RtInner>> = Mutex::new(Weak::new());
@@ -32,17 +34,62 @@ impl Rt {
         if let Some(inner) = current.upgrade() {
             return Ok(Rt(inner));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            // Two workers are plenty for a client: the work is I/O bound and host callbacks
-            // never run on these threads.
-            .worker_threads(2)
-            .thread_name("pie-runtime")
-            .enable_all()
-            .build()
+        // One thread runs every task (readers, writers, operations): a client's work is I/O
+        // bound, and tasks that wake each other on one thread need no cross-thread wake-ups,
+        // which cost more than the work itself (docs/BENCHMARKS.md, "Thread hand-offs").
+        // Built on its own thread: the builder records the thread that builds it, and a host
+        // thread's record would outlive the runtime.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // A plain mutex and condvar (a channel would register the host thread with std).
+        let started = Arc::new((Mutex::new(None::<std::io::Result<Handle>>), Condvar::new()));
+        let report = Arc::clone(&started);
+        let send = move |r: std::io::Result<Handle>| {
+            *report.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            report.1.notify_all();
+        };
+        let driver = std::thread::Builder::new()
+            .name("pie-runtime".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        send(Err(e));
+                        return;
+                    }
+                };
+                send(Ok(runtime.handle().clone()));
+                let _ = runtime.block_on(stopped);
+                // Tasks are cancelled at their next await point; the grace period only matters
+                // for a task stuck in a blocking call.
+                runtime.shutdown_timeout(SHUTDOWN_GRACE);
+            })
             .map_err(|e| Fail::new(PieStatus::Io, format!("cannot start the runtime: {e}")))?;
+        let started = {
+            let mut slot = started.0.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                match slot.take() {
+                    Some(r) => break r,
+                    None => slot = started.1.wait(slot).unwrap_or_else(|e| e.into_inner()),
+                }
+            }
+        };
+        let handle = match started {
+            Ok(handle) => handle,
+            Err(e) => {
+                let _ = driver.join();
+                return Err(Fail::new(
+                    PieStatus::Io,
+                    format!("cannot start the runtime: {e}"),
+                ));
+            }
+        };
         let inner = Arc::new(RtInner {
-            handle: runtime.handle().clone(),
-            runtime: Mutex::new(Some(runtime)),
+            handle,
+            stop: Mutex::new(Some(stop)),
+            driver: Mutex::new(Some(driver)),
         });
         *current = Arc::downgrade(&inner);
         Ok(Rt(inner))
@@ -61,31 +108,26 @@ pub(crate) fn on_runtime_thread() -> bool {
 
 impl Drop for RtInner {
     fn drop(&mut self) {
-        let Some(runtime) = self
-            .runtime
-            .lock()
+        if let Some(stop) = self
+            .stop
+            .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-        else {
-            return;
-        };
-        // Tokio panics if a runtime is dropped on one of its own threads, so the shutdown always
-        // happens on a reaper thread. When the last reference goes away on a host thread we wait
-        // for the reaper, so that no libpie thread survives the host's last free; on a runtime
-        // thread we cannot wait (the reaper waits for this very thread), so the reaper finishes
-        // on its own.
-        let must_detach = on_runtime_thread();
-        let reaper = std::thread::Builder::new()
-            .name("pie-reaper".into())
-            .spawn(move || runtime.shutdown_timeout(SHUTDOWN_GRACE));
-        match reaper {
-            Ok(thread) if !must_detach => {
-                let _ = thread.join();
+        {
+            let _ = stop.send(());
+        }
+        let driver = self
+            .driver
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        // When the last reference goes away on a host thread we wait for the driver thread,
+        // so that no libpie thread survives the host's last free. On the runtime's own thread
+        // we cannot (it would wait for itself): it finishes on its own.
+        if let Some(driver) = driver {
+            if !on_runtime_thread() {
+                let _ = driver.join();
             }
-            // Detached: the reaper ends by itself within SHUTDOWN_GRACE. If the OS refused the
-            // thread, the runtime was dropped with the closure, here, off the runtime's threads
-            // in the common case (a host thread).
-            Ok(_) | Err(_) => {}
         }
     }
 }
