@@ -23,6 +23,14 @@ pub struct ClientConfig {
     /// leaves Nagle on, so without this a second small frame waits ~40 ms for our delayed ACK
     /// (PROTOCOL.md §16). Default true.
     pub tcp_quickack: bool,
+    /// Event batching window. When frames arrive faster than one per
+    /// 200 µs (a flood of output: thousands of events a second)
+    /// and no request waits for a reply, the reader waits up to this long between socket reads
+    /// and takes what arrived meanwhile at once: one wake-up for many events instead of one
+    /// each (client CPU per event falls several-fold; docs/BENCHMARKS.md). Costs each event at
+    /// most this much extra latency, only during such a flood; a first event, a slow token
+    /// stream and every reply are never held back. Zero turns it off. Default 1 ms.
+    pub event_batch_window: Duration,
     /// TCP_NODELAY on the client socket (our own small requests go out at once). Default true.
     pub tcp_nodelay: bool,
     /// PEM certificates trusted for `wss://` in addition to the webpki (Mozilla) roots.
@@ -45,6 +53,7 @@ impl Default for ClientConfig {
             max_launches_in_flight: 1,
             instance_queue_limit_bytes: 64 << 20,
             tcp_quickack: true,
+            event_batch_window: Duration::from_millis(1),
             tcp_nodelay: true,
             extra_root_certs_pem: Vec::new(),
             protocol: None,

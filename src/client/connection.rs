@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub forget: mpsc::UnboundedSender<String>,
     pub writer_abort: Mutex<Option<AbortHandle>>,
     pub queue_limit: usize,
+    /// `ClientConfig::event_batch_window` (zero: off).
+    pub batch_window: Duration,
     pub stats: Stats,
     /// Protocol detection and the Pie 0.5 state (`super::v05`).
     pub proto: super::v05::ProtoShared,
@@ -724,6 +726,66 @@ impl Incoming {
     }
 }
 
+/// Wake-ups closer together than this mark a flood of frames (`ClientConfig::event_batch_window`).
+pub(crate) const FLOOD_GAP: Duration = Duration::from_micros(200);
+
+/// Decides when the reader naps between reads instead of waiting for the next frame: only
+/// during a flood (wake-ups less than `FLOOD_GAP` apart), only while no request waits for its
+/// reply, and only as long as each nap gathers more than one frame.
+struct ReadPacer {
+    window: Duration,
+    last_wake: Option<std::time::Instant>,
+    flood: bool,
+    /// The flood was just detected: the next nap is its first.
+    entering: bool,
+    frames_since_nap: u32,
+}
+
+impl ReadPacer {
+    fn new(window: Duration) -> ReadPacer {
+        ReadPacer {
+            window,
+            last_wake: None,
+            flood: false,
+            entering: false,
+            frames_since_nap: 0,
+        }
+    }
+
+    /// A frame was taken without waiting.
+    fn took_frame(&mut self) {
+        self.frames_since_nap = self.frames_since_nap.saturating_add(1);
+    }
+
+    /// The reader woke up for a frame after waiting for it.
+    fn woke(&mut self) {
+        let now = std::time::Instant::now();
+        if let Some(last) = self.last_wake {
+            if !self.flood && now.duration_since(last) < FLOOD_GAP {
+                self.flood = true;
+                self.entering = true;
+            }
+        }
+        self.last_wake = Some(now);
+    }
+
+    /// Nothing is buffered: nap for `window` (true) or wait for the next frame (false).
+    fn nap_first(&mut self, pending_requests: usize) -> bool {
+        let gathered = std::mem::take(&mut self.frames_since_nap);
+        let entering = std::mem::take(&mut self.entering);
+        if self.window.is_zero() || !self.flood || pending_requests > 0 {
+            self.flood = false;
+            return false;
+        }
+        if !entering && gathered < 2 {
+            // The last nap gathered at most one frame: the flood is over.
+            self.flood = false;
+            return false;
+        }
+        true
+    }
+}
+
 pub(crate) async fn reader_task(
     mut stream: SplitStream<Ws>,
     shared: Arc<Shared>,
@@ -736,13 +798,33 @@ pub(crate) async fn reader_task(
         blobs: HashMap::new(),
     };
     let mut reader05 = super::v05::reader::Reader05::new(shared.clone());
+    let mut pacer = ReadPacer::new(shared.batch_window);
     let shutdown = shared.shutdown.notified();
     tokio::pin!(shutdown);
     let why: Option<String> = loop {
-        let next = tokio::select! {
-            biased;
-            _ = &mut shutdown => break None,
-            next = stream.next() => next,
+        // A frame already buffered (or readable) is taken without waiting.
+        let next = match futures_util::FutureExt::now_or_never(stream.next()) {
+            Some(next) => {
+                pacer.took_frame();
+                next
+            }
+            None if pacer.nap_first(shared.pending.len()) => {
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => break None,
+                    _ = tokio::time::sleep(pacer.window) => {}
+                }
+                continue;
+            }
+            None => {
+                let next = tokio::select! {
+                    biased;
+                    _ = &mut shutdown => break None,
+                    next = stream.next() => next,
+                };
+                pacer.woke();
+                next
+            }
         };
         while let Ok(id) = forget_rx.try_recv() {
             if reader.routes.get(&id).is_some_and(|q| q.is_abandoned()) {
@@ -853,6 +935,41 @@ pub(crate) async fn reader_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two wake-ups `gap` apart, as the reader reports them.
+    fn wake_twice(p: &mut ReadPacer, gap: Duration) {
+        p.woke();
+        std::thread::sleep(gap);
+        p.woke();
+    }
+
+    #[test]
+    fn pacer_naps_only_in_a_flood_without_waiting_requests() {
+        let window = Duration::from_millis(1);
+        // Wake-ups far apart (a token stream at model speed): never a nap.
+        let mut p = ReadPacer::new(window);
+        wake_twice(&mut p, FLOOD_GAP * 3);
+        assert!(!p.nap_first(0));
+        // Wake-ups close together: the first nap comes at once...
+        let mut p = ReadPacer::new(window);
+        wake_twice(&mut p, Duration::ZERO);
+        assert!(p.nap_first(0));
+        // ...and napping goes on while each nap gathers more than one frame...
+        p.took_frame();
+        p.took_frame();
+        assert!(p.nap_first(0));
+        // ...and stops when a nap gathered one frame (the flood is over).
+        p.took_frame();
+        assert!(!p.nap_first(0));
+        // A request waiting for its reply is never held back.
+        let mut p = ReadPacer::new(window);
+        wake_twice(&mut p, Duration::ZERO);
+        assert!(!p.nap_first(1));
+        // Zero turns batching off.
+        let mut p = ReadPacer::new(Duration::ZERO);
+        wake_twice(&mut p, Duration::ZERO);
+        assert!(!p.nap_first(0));
+    }
 
     #[test]
     fn id_normalisation() {

@@ -154,6 +154,7 @@ impl Client {
             forget: forget_tx,
             writer_abort: Mutex::new(None),
             queue_limit: config.instance_queue_limit_bytes,
+            batch_window: config.event_batch_window,
             stats: Stats::default(),
             proto: v05::ProtoShared::new(&config),
         });
