@@ -98,7 +98,9 @@ async fn run(args: Args) -> String {
     let input = format!("{{\"n\": {}}}", args.events);
     let process = client.launch(STREAM, &input, false).await.expect("launch");
     let mut events = 0usize;
+    let mut pending_seen = 0usize;
     loop {
+        pending_seen = pending_seen.max(client.debug_counts().pending);
         match process.recv().await.expect("recv") {
             InstanceEvent::Stdout(_) => events += 1,
             e if e.is_terminal() => break,
@@ -106,6 +108,8 @@ async fn run(args: Args) -> String {
         }
     }
     let stream_wall = start.elapsed().as_secs_f64();
+    let naps = client.debug_counts().reader_naps;
+    eprintln!("bench05_client: {naps} reader naps during the stream, at most {pending_seen} requests pending");
     let stream_cpu = cpu_seconds() - cpu;
 
     let mut firsts = Vec::with_capacity(args.launches);

@@ -73,6 +73,7 @@ pub(crate) struct Stats {
     pub stray_replies: AtomicU64,
     pub unrouted_events: AtomicU64,
     pub dropped_blobs: AtomicU64,
+    pub reader_naps: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -99,6 +100,8 @@ pub(crate) struct Shared {
     pub queue_limit: usize,
     /// `ClientConfig::event_batch_window` (zero: off).
     pub batch_window: Duration,
+    /// Quiets the socket while the reader naps.
+    pub read_gate: super::transport::WakeGate,
     pub stats: Stats,
     /// Protocol detection and the Pie 0.5 state (`super::v05`).
     pub proto: super::v05::ProtoShared,
@@ -803,26 +806,42 @@ pub(crate) async fn reader_task(
     tokio::pin!(shutdown);
     let why: Option<String> = loop {
         // A frame already buffered (or readable) is taken without waiting.
+        // Consumers are woken once per run of frames taken without waiting, before the
+        // reader waits again (`flush_wakeups` before every await below).
         let next = match futures_util::FutureExt::now_or_never(stream.next()) {
             Some(next) => {
+                super::events::defer_wakeups();
                 pacer.took_frame();
                 next
             }
             None if pacer.nap_first(shared.pending.len()) => {
-                tokio::select! {
+                super::events::flush_wakeups();
+                shared.stats.reader_naps.fetch_add(1, Ordering::Relaxed);
+                shared.read_gate.hold();
+                let stop = tokio::select! {
                     biased;
-                    _ = &mut shutdown => break None,
-                    _ = tokio::time::sleep(pacer.window) => {}
+                    _ = &mut shutdown => true,
+                    _ = tokio::time::sleep(pacer.window) => false,
+                };
+                shared.read_gate.release();
+                if stop {
+                    break None;
                 }
+                // Lets the runtime's driver see the readiness that `release` signalled, so the
+                // next look finds the frames gathered during the nap.
+                tokio::task::yield_now().await;
                 continue;
             }
             None => {
+                super::events::flush_wakeups();
                 let next = tokio::select! {
                     biased;
                     _ = &mut shutdown => break None,
                     next = stream.next() => next,
                 };
+                super::events::defer_wakeups();
                 pacer.woke();
+                pacer.took_frame();
                 next
             }
         };
@@ -893,6 +912,8 @@ pub(crate) async fn reader_task(
         }
         reader.publish_stats();
     };
+    // Events of the last run of frames reach their consumers before the queues end.
+    super::events::flush_wakeups();
     let reason = shared
         .end
         .get_or_init(|| {

@@ -8,6 +8,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::wire::event_code;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -104,9 +105,40 @@ struct State {
     hook: Option<NotifyFn>,
 }
 
+thread_local! {
+    /// Queues whose consumers are still to be told about new events, while the connection's
+    /// reader works through frames it already has (`defer_wakeups` .. `flush_wakeups`).
+    static DEFERRED: RefCell<Option<Vec<Arc<EventQueue>>>> = const { RefCell::new(None) };
+}
+
+/// From now on (on this thread) events queued only mark their queue; `flush_wakeups` wakes
+/// each marked queue's consumer once. The reader calls this while it takes frames that are
+/// already buffered, so a batch of events costs the consumer one wake-up, not one per event.
+/// Idempotent.
+pub(crate) fn defer_wakeups() {
+    DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(Vec::new());
+        }
+    });
+}
+
+/// Wakes the consumers of the queues marked since `defer_wakeups` and ends the deferral. The
+/// reader calls it before every wait, so no event waits on a wake-up that never comes.
+pub(crate) fn flush_wakeups() {
+    let marked = DEFERRED.with(|d| d.borrow_mut().take());
+    for queue in marked.into_iter().flatten() {
+        queue.marked.store(false, Ordering::SeqCst);
+        queue.announce(true);
+    }
+}
+
 pub(crate) struct EventQueue {
     state: Mutex<State>,
     wake: Notify,
+    /// In this thread's deferred list (`defer_wakeups`).
+    marked: AtomicBool,
     limit: usize,
     /// Set when the user dropped the `Instance`: the reader forgets the route on its next look.
     abandoned: AtomicBool,
@@ -123,6 +155,7 @@ impl EventQueue {
                 hook: None,
             }),
             wake: Notify::new(),
+            marked: AtomicBool::new(false),
             limit: if limit_bytes == 0 {
                 usize::MAX
             } else {
@@ -138,10 +171,35 @@ impl EventQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Wakes consumers (all of them for a terminal event) and calls the hook, or leaves that to
+    /// `flush_wakeups` when this thread defers wake-ups.
+    fn announce(self: &Arc<Self>, everyone: bool) {
+        let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+            Some(list) => {
+                if !self.marked.swap(true, Ordering::SeqCst) {
+                    list.push(Arc::clone(self));
+                }
+                true
+            }
+            None => false,
+        });
+        if deferred {
+            return;
+        }
+        if everyone {
+            self.wake.notify_waiters();
+        }
+        self.wake.notify_one();
+        let hook = self.lock().hook.clone();
+        if let Some(h) = hook {
+            h();
+        }
+    }
+
     /// Queue an event (reader task). Never blocks on the consumer.
-    pub(crate) fn push(&self, event: InstanceEvent) {
+    pub(crate) fn push(self: &Arc<Self>, event: InstanceEvent) {
         let terminal = event.is_terminal();
-        let hook = {
+        {
             let mut st = self.lock();
             if st.end.is_some() || self.abandoned.load(Ordering::Relaxed) {
                 return;
@@ -153,15 +211,9 @@ impl EventQueue {
                 st.bytes += len;
                 st.events.push_back(event);
             }
-            st.hook.clone()
-        };
-        if terminal {
-            self.wake.notify_waiters();
         }
-        self.wake.notify_one();
-        if let Some(h) = hook {
-            h();
-        }
+        // A deferred flush wakes everyone: a terminal event may be in the batch.
+        self.announce(terminal);
     }
 
     /// Record one dropped event: merge into an `Overflow` marker at the tail, or add one.
@@ -179,19 +231,15 @@ impl EventQueue {
     }
 
     /// Count one event as dropped for lack of room (blob reassembly beyond the limit).
-    pub(crate) fn push_dropped(&self) {
-        let hook = {
+    pub(crate) fn push_dropped(self: &Arc<Self>) {
+        {
             let mut st = self.lock();
             if st.end.is_some() {
                 return;
             }
             Self::note_drop(&mut st);
-            st.hook.clone()
-        };
-        self.wake.notify_one();
-        if let Some(h) = hook {
-            h();
         }
+        self.announce(false);
     }
 
     /// No more events will arrive (connection ended or client closed): consumers get the

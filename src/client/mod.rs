@@ -57,6 +57,8 @@ pub struct DebugCounts {
     pub stray_replies: u64,
     pub unrouted_events: u64,
     pub dropped_blobs: u64,
+    /// Naps of the reader during floods of output (`ClientConfig::event_batch_window`).
+    pub reader_naps: u64,
 }
 
 /// A connection to a Pie server. Cheap to clone (all clones share the connection);
@@ -138,6 +140,7 @@ impl Client {
             if config.tcp_nodelay { "on" } else { "off" },
             if config.tcp_quickack { "on" } else { "off" }
         );
+        let read_gate = transport::WakeGate::of(&ws);
         let (sink, stream) = ws.split();
         let (writer_tx, writer_rx) = mpsc::channel(WRITER_CAPACITY);
         let (forget_tx, forget_rx) = mpsc::unbounded_channel();
@@ -155,6 +158,7 @@ impl Client {
             writer_abort: Mutex::new(None),
             queue_limit: config.instance_queue_limit_bytes,
             batch_window: config.event_batch_window,
+            read_gate,
             stats: Stats::default(),
             proto: v05::ProtoShared::new(&config),
         });
@@ -684,6 +688,7 @@ impl Client {
             stray_replies: st.stray_replies.load(Ordering::Relaxed),
             unrouted_events: st.unrouted_events.load(Ordering::Relaxed),
             dropped_blobs: st.dropped_blobs.load(Ordering::Relaxed),
+            reader_naps: st.reader_naps.load(Ordering::Relaxed),
         }
     }
 

@@ -147,6 +147,74 @@ impl AsyncWrite for QuickAckTcp {
     }
 }
 
+/// Holds back the socket's readiness wake-ups while the reader naps during a flood of frames
+/// (`ClientConfig::event_batch_window`). Without it a nap saves task polls but not thread
+/// wake-ups: epoll still reports every segment that arrives. `SO_RCVLOWAT` makes the kernel
+/// report the socket readable only once `HELD_LOWAT` bytes are buffered (or at its end), and
+/// setting it back to 1 signals readability at once if data is waiting (Linux); elsewhere this
+/// does nothing.
+#[derive(Clone, Copy)]
+pub(crate) struct WakeGate {
+    #[cfg(target_os = "linux")]
+    fd: Option<std::os::fd::RawFd>,
+}
+
+/// Buffered bytes that end a nap early: a nap of a millisecond gathers a few KiB of events;
+/// large blobs still wake the reader promptly. Kept well under the default receive buffer,
+/// which the kernel would otherwise grow to hold it.
+#[cfg(target_os = "linux")]
+const HELD_LOWAT: libc::c_int = 32 * 1024;
+
+impl WakeGate {
+    pub(crate) fn of(ws: &Ws) -> WakeGate {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let tcp = match ws.get_ref() {
+                Transport::Plain(t) => &t.inner,
+                Transport::Tls(t) => &t.get_ref().0.inner,
+            };
+            WakeGate {
+                fd: Some(tcp.as_raw_fd()),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = ws;
+            WakeGate {}
+        }
+    }
+
+    /// From now on, wake the reader only for `HELD_LOWAT` buffered bytes (or the end).
+    pub(crate) fn hold(&self) {
+        #[cfg(target_os = "linux")]
+        self.set_lowat(HELD_LOWAT);
+    }
+
+    /// Back to waking for every byte; readable at once if data is waiting.
+    pub(crate) fn release(&self) {
+        #[cfg(target_os = "linux")]
+        self.set_lowat(1);
+    }
+
+    #[cfg(target_os = "linux")]
+    fn set_lowat(&self, bytes: libc::c_int) {
+        let Some(fd) = self.fd else { return };
+        // SAFETY: setsockopt on the connection's socket, which lives as long as the reader
+        // that calls this (the reader owns the stream), with a pointer to a live c_int.
+        // Failure only costs wake-ups, so the result is ignored.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                &bytes as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
 /// Plain TCP or TLS over TCP.
 pub(crate) enum Transport {
     Plain(QuickAckTcp),
