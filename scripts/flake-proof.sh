@@ -5,16 +5,18 @@
 #   scripts/flake-proof.sh                               10 rounds, release then debug
 #   scripts/flake-proof.sh --rounds 2 --profile release  a quick look
 #   options: --rounds N (default 10), --profile release|debug|both (default both),
-#            --load-jobs J (the load build's -j, default: the number of cores),
+#            --load-jobs J (parallel load builds, default: the number of cores),
 #            --round-timeout S (a round taking longer fails as a hang; default 1800)
 #
 # For each profile: every test binary is built first (`cargo test --workspace [--release]
 # --no-run`; the test stage of scripts/test-all.sh needs nothing more: the tests find libpie and
 # pie-sim in their own target/<profile>); then a load generator starts in its own process group
-# — `cargo build --release -p pie-sim -j J` into a scratch target dir under /tmp, `cargo clean`,
-# again, for the whole run — and `cargo test --workspace` runs round after round, stopping at the
-# first failure. Each round prints its number, profile, wall time, the load average (1-minute,
-# min–max sampled during the round), the CPU the load generator used (in cores) and PASS/FAIL.
+# — J workers, each `cargo build --release -p pie-sim -j 1` into a scratch target dir under /tmp,
+# `cargo clean`, again, for the whole run — and `cargo test --workspace` runs round after round,
+# stopping at the first failure. Each round prints its number, profile, wall time, the load
+# average (1-minute, min–max sampled every 5 s), the load generator's demand (its runnable
+# threads, averaged over the samples; J means both cores are asked for all the time) and the CPU
+# it actually got (in cores), and PASS/FAIL.
 # Logs: ${CARGO_TARGET_DIR:-target}/flake-proof/<profile>-round-<n>.log (all kept; a failing
 # round's path is printed). Ends with a line like
 #   flake-proof: release 10/10 passed, debug 10/10 passed (load avg 2.9–7.4)
@@ -34,7 +36,7 @@ while [ "$#" -gt 0 ]; do
     --profile) PROFILE="${2:?--profile needs release, debug or both}"; shift 2 ;;
     --load-jobs) LOAD_JOBS="${2:?--load-jobs needs a number}"; shift 2 ;;
     --round-timeout) ROUND_TIMEOUT="${2:?--round-timeout needs seconds}"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -90,38 +92,49 @@ trap 'exit 130' INT TERM
 
 start_load() {
   LOAD_DIR="$(mktemp -d /tmp/flake-proof-load.XXXXXX)"
-  # setsid: the loop leads a process group of its own, so one kill reaches every cargo and rustc
-  # under it. (The background subshell is not a group leader, so setsid execs without forking
-  # and $! is the new group's id.)
-  CARGO_TARGET_DIR="$LOAD_DIR/target" CARGO_INCREMENTAL=0 setsid bash -c '
-    while true; do
-      cargo build --release -p pie-sim -j "$1" --quiet || sleep 1
-      cargo clean --quiet
-    done' flake-proof-load "$LOAD_JOBS" >"$LOG_DIR/load.log" 2>&1 &
+  # J workers, each one `cargo build -j 1` in its own target dir: every worker always has one
+  # compiler running (a single -j J build has long one-core stretches: fat LTO, the last crates),
+  # so the load asks for J cores the whole time. setsid: the workers share a process group of
+  # their own, so one kill reaches every cargo and rustc under them. (The background subshell is
+  # not a group leader, so setsid execs without forking and $! is the new group's id.)
+  CARGO_INCREMENTAL=0 setsid bash -c '
+    for worker in $(seq 1 "$1"); do
+      ( export CARGO_TARGET_DIR="$2/worker-$worker"
+        while true; do
+          cargo build --release -p pie-sim -j 1 --quiet || sleep 1
+          cargo clean --quiet
+        done ) &
+    done
+    wait' flake-proof-load "$LOAD_JOBS" "$LOAD_DIR" >"$LOG_DIR/load.log" 2>&1 &
   LOAD_PGID=$!
   sleep 1
   if [ "$(ps -o pgid= -p "$LOAD_PGID" | tr -d ' ')" != "$LOAD_PGID" ]; then
     echo "flake-proof: the load generator is not in a process group of its own" >&2
     exit 1
   fi
-  echo "flake-proof: load generator (process group $LOAD_PGID): cargo build --release -p pie-sim -j $LOAD_JOBS in $LOAD_DIR, cargo clean, repeat"
+  echo "flake-proof: load generator (process group $LOAD_PGID): $LOAD_JOBS x (cargo build --release -p pie-sim -j 1, cargo clean, repeat) under $LOAD_DIR"
 }
 
-# CPU clock ticks used so far by the load generator's process group: live processes plus what
-# they reaped from finished children.
-load_ticks() {
-  local total=0 f line rest
+# One look at the load generator's process group: "TICKS RUNNABLE" — the CPU clock ticks it used
+# so far (live processes plus what they reaped from finished children) and how many of its
+# threads are running or waiting for a core right now (its demand for CPU).
+load_sample() {
+  local ticks=0 runnable=0 f line rest task
   local -a fields
   for f in /proc/[0-9]*/stat; do
     read -r line 2>/dev/null <"$f" || continue
     rest="${line##*) }"
     read -r -a fields <<<"$rest"
-    # fields[2] = pgrp, [11..14] = utime stime cutime cstime
-    if [ "${fields[2]}" = "$LOAD_PGID" ]; then
-      total=$((total + fields[11] + fields[12] + fields[13] + fields[14]))
-    fi
+    # fields[0] = state, [2] = pgrp, [11..14] = utime stime cutime cstime
+    [ "${fields[2]}" = "$LOAD_PGID" ] || continue
+    ticks=$((ticks + fields[11] + fields[12] + fields[13] + fields[14]))
+    for task in "${f%/stat}"/task/[0-9]*/stat; do
+      read -r line 2>/dev/null <"$task" || continue
+      rest="${line##*) }"
+      [ "${rest:0:1}" != R ] || runnable=$((runnable + 1))
+    done
   done
-  echo "$total"
+  echo "$ticks $runnable"
 }
 TICKS_PER_SECOND="$(getconf CLK_TCK)"
 
@@ -144,9 +157,16 @@ for profile in "${PROFILES[@]}"; do
   cargo test --workspace "${flag[@]}" --no-run >"$LOG_DIR/$profile-build.log" 2>&1 ||
     { echo "flake-proof: the $profile build failed: $LOG_DIR/$profile-build.log" >&2; tail -30 "$LOG_DIR/$profile-build.log" >&2; exit 1; }
 
-  [ -n "$LOAD_PGID" ] || start_load
-  # Let the load reach both cores before the first round.
-  sleep 20
+  if [ -z "$LOAD_PGID" ]; then
+    start_load
+    # The 1-minute load average lags: let it climb to J (at most 90 s) before the first round.
+    for _ in $(seq 1 18); do
+      read -r one _ </proc/loadavg
+      awk -v a="$one" -v j="$LOAD_JOBS" 'BEGIN { exit !(a < j) }' || break
+      sleep 5
+    done
+    echo "flake-proof: load average $(cut -d' ' -f1-3 /proc/loadavg) before the first round"
+  fi
 
   passed=0
   for round in $(seq 1 "$ROUNDS"); do
@@ -157,9 +177,11 @@ for profile in "${PROFILES[@]}"; do
     fi
     log="$LOG_DIR/$profile-round-$round.log"
     start_ns=$(date +%s%N)
-    ticks_before=$(load_ticks)
+    read -r ticks_before _ <<<"$(load_sample)"
     round_min=""
     round_max=""
+    demand_sum=0
+    demand_samples=0
     timeout --kill-after=30 "$ROUND_TIMEOUT" cargo test --workspace "${flag[@]}" >"$log" 2>&1 &
     test_pid=$!
     TEST_PGID=$test_pid
@@ -170,6 +192,9 @@ for profile in "${PROFILES[@]}"; do
         note_load "$one"
         if [ -z "$round_min" ] || awk -v a="$one" -v b="$round_min" 'BEGIN { exit !(a < b) }'; then round_min="$one"; fi
         if [ -z "$round_max" ] || awk -v a="$one" -v b="$round_max" 'BEGIN { exit !(a > b) }'; then round_max="$one"; fi
+        read -r _ runnable <<<"$(load_sample)"
+        demand_sum=$((demand_sum + runnable))
+        demand_samples=$((demand_samples + 1))
       fi
       polls=$((polls + 1))
       sleep 1
@@ -179,10 +204,12 @@ for profile in "${PROFILES[@]}"; do
     TEST_PGID=""
     elapsed_ns=$(($(date +%s%N) - start_ns))
     wall=$(awk -v ns="$elapsed_ns" 'BEGIN { printf "%.1f", ns / 1e9 }')
-    load_cores=$(awk -v t="$(($(load_ticks) - ticks_before))" -v hz="$TICKS_PER_SECOND" -v ns="$elapsed_ns" \
+    read -r ticks_after _ <<<"$(load_sample)"
+    load_cores=$(awk -v t="$((ticks_after - ticks_before))" -v hz="$TICKS_PER_SECOND" -v ns="$elapsed_ns" \
       'BEGIN { printf "%.2f", (t / hz) / (ns / 1e9) }')
-    if awk -v c="$load_cores" 'BEGIN { exit !(c < 1) }'; then
-      echo "flake-proof: warning: the load generator used only $load_cores cores during round $round (see $LOG_DIR/load.log)"
+    load_demand=$(awk -v s="$demand_sum" -v n="$demand_samples" 'BEGIN { printf "%.1f", n ? s / n : 0 }')
+    if awk -v d="$load_demand" -v j="$LOAD_JOBS" 'BEGIN { exit !(d < j - 0.5) }'; then
+      echo "flake-proof: warning: the load generator kept only $load_demand threads runnable on average during round $round, not $LOAD_JOBS (see $LOG_DIR/load.log)"
     fi
     if [ "$rc" = 0 ]; then
       verdict=PASS
@@ -191,8 +218,8 @@ for profile in "${PROFILES[@]}"; do
       verdict="FAIL (exit $rc)"
       [ "$rc" != 124 ] || verdict="FAIL (timed out after ${ROUND_TIMEOUT}s)"
     fi
-    printf 'round %2d/%d  %-7s  %7ss  load avg %s–%s  load generator %s cores  %s\n' \
-      "$round" "$ROUNDS" "$profile" "$wall" "$round_min" "$round_max" "$load_cores" "$verdict"
+    printf 'round %2d/%d  %-7s  %7ss  load avg %s–%s  load generator: %s runnable, got %s cores  %s\n' \
+      "$round" "$ROUNDS" "$profile" "$wall" "$round_min" "$round_max" "$load_demand" "$load_cores" "$verdict"
     if [ "$rc" != 0 ]; then
       echo "flake-proof: round $round ($profile) failed; full log: $log"
       grep -E '^(test .* FAILED|---- |failures:|error)|panicked' "$log" | head -20 || true
