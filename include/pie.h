@@ -45,9 +45,9 @@
  *
  * THREADS
  *   Every handle may be used from any thread, concurrently (PieConnectOptions excepted: do
- *   not modify one from two threads at once). libpie runs a hidden runtime with two network
- *   threads, started by the first connect and stopped when the last client, instance and
- *   operation have been freed: after that call returns, no libpie thread is left. Each
+ *   not modify one from two threads at once). libpie runs a hidden runtime on one network
+ *   thread ("pie-runtime"), started by the first connect and stopped when the last client,
+ *   instance and operation have been freed: after that call returns, no libpie thread is left. Each
  *   client that uses callbacks also has one callback thread ("pie-callbacks").
  *   A blocking call runs on the calling thread until its answer arrives (no operation object
  *   is created). Blocking calls are refused with PIE_STATUS_BUSY on threads that run a tokio runtime

@@ -733,22 +733,29 @@ impl Incoming {
 pub(crate) const FLOOD_GAP: Duration = Duration::from_micros(200);
 
 /// Decides when the reader naps between reads instead of waiting for the next frame: only
-/// during a flood (wake-ups less than `FLOOD_GAP` apart), only while no request waits for its
-/// reply, and only as long as each nap gathers more than one frame.
+/// during a flood (`FLOOD_WAKES` wake-ups in a row, each less than `FLOOD_GAP` after the one
+/// before: a request's reply and its follow-up frame are not a flood), only while no request
+/// waits for its reply (`PendingMap::begin_nap`), and only as long as each nap gathers more
+/// than one frame.
 struct ReadPacer {
     window: Duration,
     last_wake: Option<std::time::Instant>,
+    short_gaps: u32,
     flood: bool,
     /// The flood was just detected: the next nap is its first.
     entering: bool,
     frames_since_nap: u32,
 }
 
+/// Consecutive short gaps between wake-ups that make a flood.
+const FLOOD_WAKES: u32 = 4;
+
 impl ReadPacer {
     fn new(window: Duration) -> ReadPacer {
         ReadPacer {
             window,
             last_wake: None,
+            short_gaps: 0,
             flood: false,
             entering: false,
             frames_since_nap: 0,
@@ -763,26 +770,28 @@ impl ReadPacer {
     /// The reader woke up for a frame after waiting for it.
     fn woke(&mut self) {
         let now = std::time::Instant::now();
-        if let Some(last) = self.last_wake {
-            if !self.flood && now.duration_since(last) < FLOOD_GAP {
-                self.flood = true;
-                self.entering = true;
-            }
+        let short = self
+            .last_wake
+            .is_some_and(|last| now.duration_since(last) < FLOOD_GAP);
+        self.short_gaps = if short { self.short_gaps + 1 } else { 0 };
+        if !self.flood && self.short_gaps >= FLOOD_WAKES {
+            self.flood = true;
+            self.entering = true;
         }
         self.last_wake = Some(now);
     }
 
     /// Nothing is buffered: nap for `window` (true) or wait for the next frame (false).
-    fn nap_first(&mut self, pending_requests: usize) -> bool {
+    fn nap_first(&mut self) -> bool {
         let gathered = std::mem::take(&mut self.frames_since_nap);
         let entering = std::mem::take(&mut self.entering);
-        if self.window.is_zero() || !self.flood || pending_requests > 0 {
-            self.flood = false;
+        if self.window.is_zero() || !self.flood {
             return false;
         }
         if !entering && gathered < 2 {
             // The last nap gathered at most one frame: the flood is over.
             self.flood = false;
+            self.short_gaps = 0;
             return false;
         }
         true
@@ -814,15 +823,18 @@ pub(crate) async fn reader_task(
                 pacer.took_frame();
                 next
             }
-            None if pacer.nap_first(shared.pending.len()) => {
+            None if pacer.nap_first() && shared.pending.begin_nap() => {
                 super::events::flush_wakeups();
                 shared.stats.reader_naps.fetch_add(1, Ordering::Relaxed);
                 shared.read_gate.hold();
                 let stop = tokio::select! {
                     biased;
                     _ = &mut shutdown => true,
+                    // A request sent meanwhile: its reply must not wait for the nap's end.
+                    _ = shared.pending.nap_interrupted() => false,
                     _ = tokio::time::sleep(pacer.window) => false,
                 };
+                shared.pending.end_nap();
                 shared.read_gate.release();
                 if stop {
                     break None;
@@ -957,39 +969,56 @@ pub(crate) async fn reader_task(
 mod tests {
     use super::*;
 
-    /// Two wake-ups `gap` apart, as the reader reports them.
-    fn wake_twice(p: &mut ReadPacer, gap: Duration) {
-        p.woke();
-        std::thread::sleep(gap);
-        p.woke();
+    /// `n` wake-ups `gap` apart, as the reader reports them.
+    fn wakes(p: &mut ReadPacer, n: u32, gap: Duration) {
+        for _ in 0..n {
+            p.woke();
+            std::thread::sleep(gap);
+        }
     }
 
     #[test]
-    fn pacer_naps_only_in_a_flood_without_waiting_requests() {
+    fn pacer_naps_only_in_a_flood() {
         let window = Duration::from_millis(1);
         // Wake-ups far apart (a token stream at model speed): never a nap.
         let mut p = ReadPacer::new(window);
-        wake_twice(&mut p, FLOOD_GAP * 3);
-        assert!(!p.nap_first(0));
+        wakes(&mut p, 6, FLOOD_GAP * 2);
+        assert!(!p.nap_first());
+        // A reply and its follow-up frame close together, then a gap: not a flood.
+        let mut p = ReadPacer::new(window);
+        for _ in 0..3 {
+            wakes(&mut p, 2, Duration::ZERO);
+            std::thread::sleep(FLOOD_GAP * 2);
+        }
+        assert!(!p.nap_first());
         // Wake-ups close together: the first nap comes at once...
         let mut p = ReadPacer::new(window);
-        wake_twice(&mut p, Duration::ZERO);
-        assert!(p.nap_first(0));
+        wakes(&mut p, FLOOD_WAKES + 1, Duration::ZERO);
+        assert!(p.nap_first());
         // ...and napping goes on while each nap gathers more than one frame...
         p.took_frame();
         p.took_frame();
-        assert!(p.nap_first(0));
+        assert!(p.nap_first());
         // ...and stops when a nap gathered one frame (the flood is over).
         p.took_frame();
-        assert!(!p.nap_first(0));
-        // A request waiting for its reply is never held back.
-        let mut p = ReadPacer::new(window);
-        wake_twice(&mut p, Duration::ZERO);
-        assert!(!p.nap_first(1));
+        assert!(!p.nap_first());
         // Zero turns batching off.
         let mut p = ReadPacer::new(Duration::ZERO);
-        wake_twice(&mut p, Duration::ZERO);
-        assert!(!p.nap_first(0));
+        wakes(&mut p, FLOOD_WAKES + 1, Duration::ZERO);
+        assert!(!p.nap_first());
+    }
+
+    #[test]
+    fn a_request_ends_a_nap_and_prevents_one() {
+        let m = PendingMap::new();
+        assert!(m.begin_nap());
+        let interrupted = m.nap_interrupted();
+        let (_id, _rx) = m.register(Expect::Response).unwrap();
+        // The registration notified the napping reader...
+        assert!(futures_util::FutureExt::now_or_never(interrupted).is_some());
+        m.end_nap();
+        // ...and with a request waiting, no nap starts.
+        assert!(!m.begin_nap());
     }
 
     #[test]

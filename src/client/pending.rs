@@ -9,8 +9,9 @@ use super::events::EventQueue;
 use crate::error::{Error, Result};
 use crate::wire::InstanceInfo;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// What kind of reply a pending request waits for.
 #[derive(Debug, Clone)]
@@ -106,6 +107,10 @@ struct Inner {
 
 pub(crate) struct PendingMap {
     inner: Mutex<Inner>,
+    /// The reader is napping during a flood of output (`begin_nap`): a new request ends the
+    /// nap at once through `nap_end`, so its reply is never held back.
+    napping: AtomicBool,
+    nap_end: Notify,
 }
 
 impl PendingMap {
@@ -116,6 +121,8 @@ impl PendingMap {
                 next: 1,
                 closed: None,
             }),
+            napping: AtomicBool::new(false),
+            nap_end: Notify::new(),
         }
     }
 
@@ -140,7 +147,32 @@ impl PendingMap {
         inner.next = id.wrapping_add(1);
         let (tx, rx) = oneshot::channel();
         inner.map.insert(id, Pending { expect, tx });
+        drop(inner);
+        // Inserted before looking: either the reader's `begin_nap` sees this entry, or this
+        // sees its flag.
+        if self.napping.load(Ordering::SeqCst) {
+            self.nap_end.notify_one();
+        }
         Ok((id, rx))
+    }
+
+    /// The reader wants to nap: true (and napping) only if no request waits for its reply.
+    pub(crate) fn begin_nap(&self) -> bool {
+        self.napping.store(true, Ordering::SeqCst);
+        if self.lock().map.is_empty() {
+            return true;
+        }
+        self.napping.store(false, Ordering::SeqCst);
+        false
+    }
+
+    /// Resolves when a request is registered during the nap.
+    pub(crate) fn nap_interrupted(&self) -> tokio::sync::futures::Notified<'_> {
+        self.nap_end.notified()
+    }
+
+    pub(crate) fn end_nap(&self) {
+        self.napping.store(false, Ordering::SeqCst);
     }
 
     /// Take the entry for a reply (reader). `None`: not pending (stray or timed-out reply).
