@@ -76,6 +76,8 @@ namespace Pie.Interop
         internal static extern PieStatus pie_connect_options_set_instance_queue_limit_bytes(OptionsHandle options, ulong limit, out IntPtr err);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern PieStatus pie_connect_options_set_event_batch_window_us(OptionsHandle options, uint windowUs, out IntPtr err);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern PieStatus pie_connect_options_set_tcp_quickack(OptionsHandle options, [MarshalAs(UnmanagedType.I1)] bool enabled, out IntPtr err);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]

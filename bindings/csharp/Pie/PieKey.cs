@@ -86,6 +86,17 @@ namespace Pie
             return this;
         }
 
+        /// <summary>The event batching window in microseconds (default 1000, 0 = off, at most
+        /// 1000000): during a flood of output the events that arrive within it are delivered
+        /// together (pie.h, pie_connect_options_set_event_batch_window_us).</summary>
+        public PieConnectOptions SetEventBatchWindowMicroseconds(uint windowUs)
+        {
+            Check.NotDisposed(Handle, this);
+            IntPtr err;
+            PieException.Check(Native.pie_connect_options_set_event_batch_window_us(Handle, windowUs, out err), err);
+            return this;
+        }
+
         public PieConnectOptions SetTcpQuickack(bool enabled)
         {
             Check.NotDisposed(Handle, this);

@@ -397,6 +397,8 @@ namespace Pie.Tests
             Assert.Throws<ArgumentNullException>(() => PieKey.LoadFile(null), "LoadFile(null)");
             Assert.Throws<ArgumentNullException>(() => PieKey.LoadMemory(null), "LoadMemory(null)");
             Assert.Throws<ArgumentException>(() => PieClient.Connect("ws://x\ud800"), "unpaired surrogate");
+            Assert.ThrowsPie(PieStatus.InvalidArgument,
+                () => new PieConnectOptions().SetEventBatchWindowMicroseconds(2000000), "a 2 s batching window");
             using (var c = Connected(Shared))
             using (var inst = c.LaunchInstanceFromRegistry("chat"))
             {

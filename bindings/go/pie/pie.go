@@ -218,6 +218,11 @@ type Options struct {
 	Protocol Protocol
 	// Identity is the x-pie-identity header a Pie 0.5 server requires ("" keeps "libpie").
 	Identity string
+	// EventBatchWindow: during a flood of output, libpie reads the socket at most once per
+	// window and delivers the events gathered meanwhile together (pie.h,
+	// pie_connect_options_set_event_batch_window_us). 0 keeps the default (1 ms); a negative
+	// value turns batching off; at most 1 s.
+	EventBatchWindow time.Duration
 }
 
 func millis(d time.Duration) C.uint32_t {
@@ -265,6 +270,18 @@ func (o *Options) build() (*C.struct_PieConnectOptions, error) {
 	}
 	if o.QueueLimitBytes > 0 {
 		if err := fail(C.pie_connect_options_set_instance_queue_limit_bytes(opts, C.uint64_t(o.QueueLimitBytes), &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if o.EventBatchWindow != 0 {
+		us := o.EventBatchWindow.Microseconds()
+		if us < 0 {
+			us = 0
+		}
+		if us > int64(^uint32(0)) {
+			us = int64(^uint32(0))
+		}
+		if err := fail(C.pie_connect_options_set_event_batch_window_us(opts, C.uint32_t(us), &cerr)); err != nil {
 			return nil, err
 		}
 	}

@@ -315,6 +315,18 @@ func TestErrorsCarryStatus(t *testing.T) {
 	if _, err := pie.Connect("http://nope", nil); !errors.Is(err, pie.ErrInvalidArgument) {
 		t.Fatalf("bad URL: %v", err)
 	}
+	// A batching window over one second is refused before anything is sent; a valid one and
+	// "off" connect normally.
+	if _, err := pie.Connect(s.url, &pie.Options{EventBatchWindow: 2 * time.Second}); !errors.Is(err, pie.ErrInvalidArgument) {
+		t.Fatalf("2 s batching window: %v", err)
+	}
+	for _, w := range []time.Duration{-1, 500 * time.Microsecond} {
+		bc, err := pie.Connect(s.url, &pie.Options{EventBatchWindow: w})
+		if err != nil {
+			t.Fatalf("batching window %v: %v", w, err)
+		}
+		bc.Close()
+	}
 	if _, err := pie.LoadKey(filepath.Join(t.TempDir(), "missing"), ""); err == nil {
 		t.Fatal("loading a missing key worked")
 	}
