@@ -597,12 +597,13 @@ enum PieStatus pie_connect_options_set_instance_queue_limit_bytes(struct PieConn
 
 /*
  Sets the event batching window in microseconds (default 1000; 0 turns batching off). Only
- during a flood of output (frames arriving less than 200 µs apart) and while no request
- waits for its reply, the connection's reader waits up to this long between socket reads
- and queues what arrived meanwhile at once: one wake-up of libpie and of the host per batch
- instead of per event, which cuts the client's CPU time per event several-fold. Each event
- of such a flood may arrive up to this much later; a first event, a token stream at model
- speed and every reply are never held back. Errors: PIE_STATUS_NULL_POINTER,
+ during a flood of output (four frames in a row each less than 200 µs after the previous
+ one) and while no request waits for its reply, the connection's reader waits up to this
+ long between socket reads and queues what arrived meanwhile at once: one wake-up of libpie
+ and of the host per batch instead of per event, which cuts the client's CPU time per event
+ several-fold (docs/PIE05-SERVER.md). Each event of such a flood may arrive up to this much
+ later; a first event and a token stream at model speed are never held back, and a request
+ sent during a nap ends it, so replies are not delayed. Errors: PIE_STATUS_NULL_POINTER,
  PIE_STATUS_INVALID_ARGUMENT (more than 1,000,000 µs).
  */
 enum PieStatus pie_connect_options_set_event_batch_window_us(struct PieConnectOptions *options,

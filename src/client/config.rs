@@ -23,13 +23,13 @@ pub struct ClientConfig {
     /// leaves Nagle on, so without this a second small frame waits ~40 ms for our delayed ACK
     /// (PROTOCOL.md §16). Default true.
     pub tcp_quickack: bool,
-    /// Event batching window. When frames arrive faster than one per
-    /// 200 µs (a flood of output: thousands of events a second)
-    /// and no request waits for a reply, the reader waits up to this long between socket reads
-    /// and takes what arrived meanwhile at once: one wake-up for many events instead of one
-    /// each (client CPU per event falls several-fold; docs/BENCHMARKS.md). Costs each event at
-    /// most this much extra latency, only during such a flood; a first event, a slow token
-    /// stream and every reply are never held back. Zero turns it off. Default 1 ms.
+    /// Event batching window. During a flood of output (four wake-ups in a row, each less than
+    /// 200 µs after the previous one) and while no request waits for its reply, the reader waits
+    /// up to this long between socket reads and takes what arrived meanwhile at once: one
+    /// wake-up for many events instead of one each (client CPU per event falls several-fold;
+    /// docs/PIE05-SERVER.md). Costs each event of such a flood at most this much extra latency;
+    /// a first event and a token stream at model speed are never held back, and a request sent
+    /// during a nap ends it. Zero turns it off. Default 1 ms.
     pub event_batch_window: Duration,
     /// TCP_NODELAY on the client socket (our own small requests go out at once). Default true.
     pub tcp_nodelay: bool,
