@@ -42,7 +42,13 @@ async fn expect_abrupt_end(c: &mut Raw) {
 }
 
 async fn wait_for(mut cond: impl FnMut() -> bool) {
-    for _ in 0..500 {
+    // 5 s, times PIE_TIME_SCALE (valgrind and sanitizer runs set it).
+    let scale: u32 = std::env::var("PIE_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    for _ in 0..500 * scale {
         if cond() {
             return;
         }
@@ -114,6 +120,8 @@ async fn drop_after_frames_and_kill_connections() {
     c.ping().await; // frame 2
     c.ping().await; // frame 3, then the socket is dropped
     expect_abrupt_end(&mut c).await;
+    // The server forgets the dropped connection on its own task: wait for it before counting.
+    wait_for(|| sim.connection_count() == 0).await;
     sim.faults().set_drop_after_frames(0);
 
     let mut a = Raw::login(&sim, "u").await;
