@@ -205,4 +205,50 @@ impl RawClient {
         }
         Ok(())
     }
+
+    /// The streaming ceiling: launches `hash` (attached) and reads frames until its terminal
+    /// event, counting the Stdout outputs (each frame classified with the same borrowed-id fast
+    /// decoder the client uses). One thread, one blocking socket read into a 64 KiB buffer, no
+    /// runtime: if libpie streams faster, this ceiling is wrong. Ends with an error on anything
+    /// but a Completed event. Returns (Stdout frames, time from the launch).
+    pub fn stream(
+        &mut self,
+        hash: &str,
+        args: &[String],
+    ) -> Result<(u64, std::time::Duration), String> {
+        let t = std::time::Instant::now();
+        let launch = wire::encode_client(&ClientMessage::LaunchInstance {
+            corr_id: 2,
+            program_hash: hash.to_string(),
+            arguments: args.to_vec(),
+            detached: false,
+        });
+        self.writer
+            .write_all(&client_frame(&launch))
+            .map_err(|e| e.to_string())?;
+        let mut stdout = 0u64;
+        loop {
+            self.read_frame()?;
+            match wire::decode_event_frame(&self.payload) {
+                Some(wire::EventFrame {
+                    body: wire::EventBody::Output(wire::StreamingOutput::Stdout(text)),
+                    ..
+                }) => {
+                    stdout += 1;
+                    std::hint::black_box(text);
+                }
+                Some(wire::EventFrame {
+                    body: wire::EventBody::Event { code, message },
+                    ..
+                }) if code != wire::event_code::MESSAGE => {
+                    if code != wire::event_code::COMPLETED {
+                        return Err(format!("raw: instance ended with {code}: {message}"));
+                    }
+                    return Ok((stdout, t.elapsed()));
+                }
+                // The launch result, Stderr, messages: not Stdout, not the end.
+                _ => {}
+            }
+        }
+    }
 }
