@@ -199,11 +199,14 @@ impl Client {
     pub async fn close(&self) -> Result<()> {
         let shared = self.shared();
         let mut ended = shared.ended.subscribe();
+        // The reason first: a call that sees `closing` must find it (and fail with
+        // CLIENT_CLOSED, not with a reason-less CONNECTION_CLOSED). A connection that already
+        // ended keeps its own reason.
+        let _ = shared
+            .end
+            .set(Error::new(ErrorKind::ClientClosed, "the client was closed"));
         if !shared.closing.swap(true, Ordering::SeqCst) {
             pie_log!(Level::Info, "pie::connection", "closing the connection");
-            let _ = shared
-                .end
-                .set(Error::new(ErrorKind::ClientClosed, "the client was closed"));
             // Queued requests go out first; if the writer cannot take the Close in time the
             // reader is told to stop below anyway.
             let queued = tokio::time::timeout(CLOSE_WAIT, shared.writer.send(WriterCmd::Close))
