@@ -130,6 +130,11 @@ pub(crate) fn flush_wakeups() {
     let marked = DEFERRED.with(|d| d.borrow_mut().take());
     for queue in marked.into_iter().flatten() {
         queue.marked.store(false, Ordering::SeqCst);
+        // Already drained by a consumer that looked without waiting: waking it, or marking the
+        // instance ready (event fd), would only announce events that are gone.
+        if queue.len() == 0 {
+            continue;
+        }
         queue.announce(true);
     }
 }
