@@ -48,6 +48,10 @@ struct Args {
     /// A current-thread runtime: the connection's reader runs on the calling thread, so no
     /// event crosses threads (default: a multi-thread runtime with one worker).
     current_thread: bool,
+    /// `ClientConfig::event_batch_window` in µs (default: the library's default).
+    batch_window_us: Option<u64>,
+    /// `ClientConfig::tcp_quickack` off.
+    no_quickack: bool,
 }
 
 fn parse_args() -> Args {
@@ -57,6 +61,8 @@ fn parse_args() -> Args {
         events: 100_000,
         launches: 20,
         current_thread: false,
+        batch_window_us: None,
+        no_quickack: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +73,10 @@ fn parse_args() -> Args {
             "--events" => args.events = value().parse().expect("--events N"),
             "--launches" => args.launches = value().parse().expect("--launches N"),
             "--current-thread" => args.current_thread = true,
+            "--batch-window-us" => {
+                args.batch_window_us = Some(value().parse().expect("--batch-window-us N"))
+            }
+            "--no-quickack" => args.no_quickack = true,
             "--bench" => {} // added by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -76,7 +86,14 @@ fn parse_args() -> Args {
 }
 
 async fn run(args: Args) -> String {
-    let client = Client::connect(&args.url).await.expect("connect");
+    let mut config = pie::ClientConfig::default();
+    if let Some(us) = args.batch_window_us {
+        config.event_batch_window = Duration::from_micros(us);
+    }
+    config.tcp_quickack = !args.no_quickack;
+    let client = Client::connect_with(&args.url, config)
+        .await
+        .expect("connect");
     client
         .authenticate("libpie-bench05", None)
         .await

@@ -13,7 +13,13 @@ Measurements: ping round trip (median, p99) and client CPU per ping; stdout even
 stream-lines process with n = 100,000 (timed from the launch call to the return event) and
 client CPU per event; launch -> first stdout (median of 20, timed from the launch call).
 The server's own CPU per ping / per event (from /proc) is printed too: wall-clock rates are
-bound by it. Targets (issue 12): libpie events/s and ping within 3 % of the best Python client;
+bound by it.
+Cores: on a machine with two or more, the server (every thread of it and of its child processes)
+is pinned to core 0 and each client to core 1 (--no-pin: both float). Why: the server's runtime
+wakes idle workers on a free core, so unpinned its CPU per event depends on how much CPU the
+*client* leaves free — a client that uses less CPU makes the server slower (measured on 2 cores:
+server 67 µs per event behind an efficient client against 29 µs behind pie-client, which keeps
+the second core busy). Pinned, every client meets the same server. Targets (issue 12): libpie events/s and ping within 3 % of the best Python client;
 libpie client CPU per event <= 1/10 of pie-client's, per ping <= 1/5. Prints PASS/MISS each.
 """
 import argparse
@@ -64,12 +70,46 @@ def install_stream_lines(url):
     conn.close()
 
 
-def run_client(name, command, url, sizes):
+def server_tasks(root_pid):
+    """Thread ids of the server process and of every process below it."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    pids, tids = [root_pid], []
+    while pids:
+        pid = pids.pop()
+        pids += children.get(pid, [])
+        try:
+            tids += [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            pass
+    return tids
+
+
+def pin_server(cpu):
+    pid = os.environ.get("PIE05_SERVER_PID")
+    if not pid:
+        sys.exit("PIE05_SERVER_PID is not set: cannot pin the server (use --no-pin)")
+    for tid in server_tasks(int(pid)):
+        try:
+            os.sched_setaffinity(tid, {cpu})
+        except OSError:
+            pass  # a thread that ended meanwhile
+
+
+def run_client(name, command, url, sizes, cpu=None):
     argv = command + ["--url", url, "--pings", str(sizes["pings"]), "--events", str(sizes["events"]),
                       "--launches", str(sizes["launches"])]
     server_before = server_cpu_seconds()
     started = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, preexec_fn=pin)
     server_after = server_cpu_seconds()
     if done.returncode != 0:
         print(f"{name}: failed (status {done.returncode})\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -87,6 +127,8 @@ def main():
     parser.add_argument("--libpie", default=os.environ.get("PIE05_BENCH_LIBPIE"),
                         help="command of libpie's bench client (see the docstring)")
     parser.add_argument("--json", help="also write all figures to this file")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave the server and the clients on every core (see the docstring)")
     args = parser.parse_args()
     url = os.environ.get("PIE05_URL")
     if not url:
@@ -95,6 +137,12 @@ def main():
              else {"pings": 2000, "events": 100_000, "launches": 20})
 
     install_stream_lines(url)
+    pinned = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
+    client_cpu = None
+    if pinned:
+        server_cpu, client_cpu = sorted(os.sched_getaffinity(0))[:2]
+        pin_server(server_cpu)
+        print(f"bench05: server pinned to core {server_cpu}, clients to core {client_cpu}", file=sys.stderr)
     me = [sys.executable, os.path.join(HERE, "bench05_client.py")]
     clients = [("raw", me + ["--client", "raw"]), ("pie-client", me + ["--client", "pie-client"])]
     if args.libpie:
@@ -102,12 +150,14 @@ def main():
     results = {}
     for name, command in clients:
         print(f"bench05: running {name} ...", file=sys.stderr, flush=True)
-        results[name] = run_client(name, command, url, sizes)
+        results[name] = run_client(name, command, url, sizes, client_cpu)
 
+    print(f"cores: server on core {server_cpu}, each client on core {client_cpu}" if pinned
+          else "cores: not pinned (server and clients float over every core)")
     report(results, sizes)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"sizes": sizes, "results": results}, f, indent=1)
+            json.dump({"sizes": sizes, "pinned": pinned, "results": results}, f, indent=1)
     return 0 if all(results.values()) else 1
 
 

@@ -19,7 +19,7 @@ pub struct ClientConfig {
     /// Queued event payload (text/blob bytes) per instance before non-terminal events are
     /// dropped and an `Overflow` marker is queued instead. Default 64 MiB. 0 = unlimited.
     pub instance_queue_limit_bytes: usize,
-    /// Re-arm TCP_QUICKACK before every socket read (Linux; ignored elsewhere). The server
+    /// Re-arm TCP_QUICKACK whenever the reader waits for data (Linux; ignored elsewhere). The server
     /// leaves Nagle on, so without this a second small frame waits ~40 ms for our delayed ACK
     /// (PROTOCOL.md §16). Default true.
     pub tcp_quickack: bool,

@@ -3,7 +3,7 @@
 //!
 //! Latency note (PROTOCOL.md §16): the server keeps Nagle's algorithm on, so when it writes two
 //! small frames back to back the second waits for our ACK, which Linux delays by ~40 ms.
-//! [`QuickAckTcp`] re-arms `TCP_QUICKACK` before every read (the kernel clears it again on its
+//! [`QuickAckTcp`] re-arms `TCP_QUICKACK` whenever the reader is about to wait (the kernel clears it on its
 //! own), which makes us acknowledge immediately; TCP_NODELAY does the same for our own writes.
 
 use super::config::ClientConfig;
@@ -83,7 +83,8 @@ fn parse_port(url: &str, p: &str) -> Result<u16> {
         .map_err(|_| bad_url(url, &format!("bad port '{p}'")))
 }
 
-/// A TCP stream that re-arms TCP_QUICKACK before every read when enabled (see module docs).
+/// A TCP stream that re-arms TCP_QUICKACK whenever a read finds nothing to read, when enabled
+/// (see module docs).
 pub(crate) struct QuickAckTcp {
     inner: TcpStream,
     quickack: bool,
@@ -118,10 +119,14 @@ impl AsyncRead for QuickAckTcp {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.quickack {
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        // Armed when the reader is about to wait: what arrives while it waits is ACKed at once
+        // (arming also sends an ACK still scheduled). A read that returns data needs no arming:
+        // the reader reads again, and arms when that read finds nothing.
+        if this.quickack && read.is_pending() {
             this.arm_quickack();
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        read
     }
 }
 
