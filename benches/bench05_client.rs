@@ -52,6 +52,9 @@ struct Args {
     batch_window_us: Option<u64>,
     /// `ClientConfig::tcp_quickack` off.
     no_quickack: bool,
+    /// Through the C ABI (`pie::ffi::pie_*`, the functions a C host links: blocking calls from
+    /// this thread, the library's own runtime thread) instead of the Rust core.
+    c_api: bool,
 }
 
 fn parse_args() -> Args {
@@ -63,6 +66,7 @@ fn parse_args() -> Args {
         current_thread: false,
         batch_window_us: None,
         no_quickack: false,
+        c_api: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -77,12 +81,45 @@ fn parse_args() -> Args {
                 args.batch_window_us = Some(value().parse().expect("--batch-window-us N"))
             }
             "--no-quickack" => args.no_quickack = true,
+            "--c-api" => args.c_api = true,
             "--bench" => {} // added by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
     }
     assert!(!args.url.is_empty(), "--url is required");
     args
+}
+
+/// What one run measured (seconds), printed as bench05_client.py's JSON object.
+struct Figures {
+    rtts: Vec<f64>,
+    ping_cpu: f64,
+    events: usize,
+    stream_wall: f64,
+    stream_cpu: f64,
+    firsts: Vec<f64>,
+}
+
+impl Figures {
+    fn json(mut self, args: &Args) -> String {
+        format!(
+            "{{\"client\": \"libpie\", \"api\": \"{}\", \"pings\": {}, \"ping_median_us\": {:.3}, \
+             \"ping_p99_us\": {:.3}, \"ping_cpu_us\": {:.3}, \"events\": {}, \"events_per_s\": {:.1}, \
+             \"event_cpu_us\": {:.4}, \"launches\": {}, \"first_output_median_ms\": {:.3}, \
+             \"first_output_p90_ms\": {:.3}}}",
+            if args.c_api { "c" } else { "rust" },
+            self.rtts.len(),
+            median(&mut self.rtts) * 1e6,
+            percentile(&mut self.rtts, 0.99) * 1e6,
+            self.ping_cpu / args.pings as f64 * 1e6,
+            self.events,
+            self.events as f64 / self.stream_wall,
+            self.stream_cpu / self.events.max(1) as f64 * 1e6,
+            self.firsts.len(),
+            median(&mut self.firsts) * 1e3,
+            percentile(&mut self.firsts, 0.9) * 1e3,
+        )
+    }
 }
 
 async fn run(args: Args) -> String {
@@ -144,25 +181,142 @@ async fn run(args: Args) -> String {
     }
     client.close().await.ok();
 
-    format!(
-        "{{\"client\": \"libpie\", \"pings\": {}, \"ping_median_us\": {:.3}, \"ping_p99_us\": {:.3}, \
-         \"ping_cpu_us\": {:.3}, \"events\": {}, \"events_per_s\": {:.1}, \"event_cpu_us\": {:.4}, \
-         \"launches\": {}, \"first_output_median_ms\": {:.3}, \"first_output_p90_ms\": {:.3}}}",
-        rtts.len(),
-        median(&mut rtts) * 1e6,
-        percentile(&mut rtts, 0.99) * 1e6,
-        ping_cpu / args.pings as f64 * 1e6,
+    Figures {
+        rtts,
+        ping_cpu,
         events,
-        events as f64 / stream_wall,
-        stream_cpu / events.max(1) as f64 * 1e6,
-        firsts.len(),
-        median(&mut firsts) * 1e3,
-        percentile(&mut firsts, 0.9) * 1e3,
-    )
+        stream_wall,
+        stream_cpu,
+        firsts,
+    }
+    .json(&args)
+}
+
+/// The same measurements through the C ABI, called the way a C host calls it.
+mod c_api {
+    use super::{cpu_seconds, Args, Figures, STREAM};
+    use pie::ffi::*;
+    use std::ffi::{CStr, CString};
+    use std::ptr;
+    use std::time::Instant;
+
+    /// Panics with the library's message unless `status` is OK (frees the error object).
+    unsafe fn ok(what: &str, status: PieStatus, err: *mut PieError) {
+        if status != PieStatus::Ok {
+            let message = if err.is_null() {
+                String::new()
+            } else {
+                let m = CStr::from_ptr(pie_error_message(err))
+                    .to_string_lossy()
+                    .into_owned();
+                pie_error_free(err);
+                m
+            };
+            panic!("{what}: {status:?} {message}");
+        }
+    }
+
+    /// Launches `input` and reads events until the terminal one; returns the Stdout count and
+    /// the time of the first event after `start`.
+    unsafe fn stream(client: *const PieClient, input: &str, start: Instant) -> (usize, f64) {
+        let (inferlet, input) = (CString::new(STREAM).unwrap(), CString::new(input).unwrap());
+        let (mut instance, mut err) = (ptr::null_mut(), ptr::null_mut());
+        let st = pie_client_launch_process(
+            client,
+            inferlet.as_ptr(),
+            input.as_ptr(),
+            false,
+            &mut instance,
+            &mut err,
+        );
+        ok("pie_client_launch_process", st, err);
+        let (mut stdout, mut first) = (0usize, None);
+        loop {
+            let (mut event, mut err) = (ptr::null_mut(), ptr::null_mut());
+            ok(
+                "pie_instance_recv",
+                pie_instance_recv(instance, -1, &mut event, &mut err),
+                err,
+            );
+            first.get_or_insert_with(|| start.elapsed().as_secs_f64());
+            if pie_event_kind(event) == PieEventKind::Stdout {
+                stdout += 1;
+            }
+            let terminal = pie_event_is_terminal(event);
+            pie_event_free(event);
+            if terminal {
+                break;
+            }
+        }
+        pie_instance_free(instance);
+        (stdout, first.unwrap_or(0.0))
+    }
+
+    pub fn run(args: &Args) -> Figures {
+        // SAFETY: every pointer passed is either a live handle from the library or a local
+        // out-pointer / NUL-terminated string; each handle is freed once, at the end.
+        unsafe {
+            let (mut client, mut err) = (ptr::null_mut(), ptr::null_mut());
+            let options = pie_connect_options_new();
+            assert!(!options.is_null(), "pie_connect_options_new");
+            if let Some(us) = args.batch_window_us {
+                let st =
+                    pie_connect_options_set_event_batch_window_us(options, us as u32, &mut err);
+                ok("set_event_batch_window_us", st, err);
+            }
+            let st = pie_connect_options_set_tcp_quickack(options, !args.no_quickack, &mut err);
+            ok("set_tcp_quickack", st, err);
+            let url = CString::new(args.url.as_str()).unwrap();
+            ok(
+                "pie_client_connect",
+                pie_client_connect(url.as_ptr(), options, &mut client, &mut err),
+                err,
+            );
+            pie_connect_options_free(options);
+            let user = CString::new("libpie-bench05").unwrap();
+            let st = pie_client_authenticate(client, user.as_ptr(), ptr::null(), &mut err);
+            ok("pie_client_authenticate", st, err);
+            for _ in 0..50 {
+                ok("pie_client_ping", pie_client_ping(client, &mut err), err);
+            }
+            let mut rtts = Vec::with_capacity(args.pings);
+            let cpu = cpu_seconds();
+            for _ in 0..args.pings {
+                let start = Instant::now();
+                ok("pie_client_ping", pie_client_ping(client, &mut err), err);
+                rtts.push(start.elapsed().as_secs_f64());
+            }
+            let ping_cpu = cpu_seconds() - cpu;
+
+            let cpu = cpu_seconds();
+            let start = Instant::now();
+            let (events, _) = stream(client, &format!("{{\"n\": {}}}", args.events), start);
+            let stream_wall = start.elapsed().as_secs_f64();
+            let stream_cpu = cpu_seconds() - cpu;
+
+            let firsts = (0..args.launches)
+                .map(|_| stream(client, "{\"n\": 1}", Instant::now()).1)
+                .collect();
+            ok("pie_client_close", pie_client_close(client, &mut err), err);
+            pie_client_free(client);
+            Figures {
+                rtts,
+                ping_cpu,
+                events,
+                stream_wall,
+                stream_cpu,
+                firsts,
+            }
+        }
+    }
 }
 
 fn main() {
     let args = parse_args();
+    if args.c_api {
+        println!("{}", c_api::run(&args).json(&args));
+        return;
+    }
     let runtime = if args.current_thread {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

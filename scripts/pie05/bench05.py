@@ -2,13 +2,16 @@
 """bench05: libpie against the Python clients on the same real pie-server 0.5.2, in one run.
 
 usage (through bench05.sh, which provides the server):
-    bench05.py [--quick] [--libpie COMMAND] [--json FILE]
+    bench05.py [--quick] [--libpie COMMAND] [--libpie-core COMMAND] [--no-pin] [--json FILE]
 
 Clients, each in its own process, one after the other against the same server:
   raw         rawws.py: blocking socket, own WebSocket framing, msgpack C codec
   pie-client  the Python pie-client 0.5.3 (asyncio + websockets)
   libpie      COMMAND (run with --url URL --pings N --events N --launches N appended) prints the
               same JSON object as bench05_client.py; without --libpie that column is "n/a"
+              (bench05.sh passes benches/bench05_client.rs --c-api: the C ABI, as a C host calls it)
+  libpie-core optional (--libpie-core COMMAND): the same for the Rust core (bench05.sh passes
+              bench05_client.rs without --c-api); reported, the targets are checked on libpie
 Measurements: ping round trip (median, p99) and client CPU per ping; stdout events/s from one
 stream-lines process with n = 100,000 (timed from the launch call to the return event) and
 client CPU per event; launch -> first stdout (median of 20, timed from the launch call).
@@ -126,6 +129,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small counts (smoke run)")
     parser.add_argument("--libpie", default=os.environ.get("PIE05_BENCH_LIBPIE"),
                         help="command of libpie's bench client (see the docstring)")
+    parser.add_argument("--libpie-core", default=os.environ.get("PIE05_BENCH_LIBPIE_CORE"),
+                        help="command of a second libpie client (the Rust core), reported only")
     parser.add_argument("--json", help="also write all figures to this file")
     parser.add_argument("--no-pin", action="store_true",
                         help="leave the server and the clients on every core (see the docstring)")
@@ -147,6 +152,8 @@ def main():
     clients = [("raw", me + ["--client", "raw"]), ("pie-client", me + ["--client", "pie-client"])]
     if args.libpie:
         clients.append(("libpie", shlex.split(args.libpie)))
+    if args.libpie_core:
+        clients.append(("libpie-core", shlex.split(args.libpie_core)))
     results = {}
     for name, command in clients:
         print(f"bench05: running {name} ...", file=sys.stderr, flush=True)

@@ -2,8 +2,9 @@
 # Benchmarks libpie against the Python pie-client 0.5.3 and a minimal raw Python client on one
 # real pie-server 0.5.2 (started here, stopped at the end). Options: bench05.py.
 #   scripts/pie05/bench05.sh [--quick] [--json FILE]
-# libpie's client is benches/bench05_client.rs (the Rust core; release build, made here unless
-# --libpie COMMAND names another client that prints the same JSON).
+# libpie's client is benches/bench05_client.rs (release build, made here unless --libpie COMMAND
+# names another client that prints the same JSON): column "libpie" through the C ABI (--c-api),
+# column "libpie-core" through the Rust core.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -21,6 +22,6 @@ if [[ " $* " != *" --libpie "* ]]; then
     exit 1
   fi
   case "$built" in /*) ;; *) built="$ROOT/$built" ;; esac
-  args+=(--libpie "$built")
+  args+=(--libpie "$built --c-api" --libpie-core "$built")
 fi
 exec bash "$HERE/with_server.sh" --no-install --retries 0 -- "$PIE05_VENV/bin/python" "$HERE/bench05.py" "${args[@]}"
