@@ -55,6 +55,8 @@ struct Args {
     /// Through the C ABI (`pie::ffi::pie_*`, the functions a C host links: blocking calls from
     /// this thread, the library's own runtime thread) instead of the Rust core.
     c_api: bool,
+    /// Only pings, by the smallest client there is (`ping_floor`): what any client must spend.
+    ping_floor: bool,
 }
 
 fn parse_args() -> Args {
@@ -67,6 +69,7 @@ fn parse_args() -> Args {
         batch_window_us: None,
         no_quickack: false,
         c_api: false,
+        ping_floor: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -82,6 +85,7 @@ fn parse_args() -> Args {
             }
             "--no-quickack" => args.no_quickack = true,
             "--c-api" => args.c_api = true,
+            "--ping-floor" => args.ping_floor = true,
             "--bench" => {} // added by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -311,8 +315,104 @@ mod c_api {
     }
 }
 
+/// The floor of a ping's client CPU: one thread, a blocking std socket (TCP_NODELAY), the
+/// WebSocket upgrade written by hand, one pre-encoded masked `ping` frame written per request
+/// and frames read until the binary reply (the text `turn_done` frames are skipped). No
+/// runtime, no decoding beyond the frame header. Prints the ping figures only.
+fn ping_floor(args: &Args) {
+    use std::io::{Read, Write};
+    let address = args
+        .url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .expect("--ping-floor needs a ws://host:port/... URL");
+    let mut socket = std::net::TcpStream::connect(address).expect("connect");
+    socket.set_nodelay(true).expect("TCP_NODELAY");
+    let upgrade = format!(
+        "GET /v1/ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         x-pie-identity: libpie/bench05-floor\r\n\r\n"
+    );
+    socket.write_all(upgrade.as_bytes()).expect("upgrade");
+    let mut buffer = vec![0u8; 1 << 16];
+    let (mut start, mut end) = (0usize, 0usize);
+    // The upgrade response: up to the blank line (the server sends nothing more before a request).
+    while !buffer[..end].windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = socket.read(&mut buffer[end..]).expect("upgrade response");
+        assert!(n > 0, "closed during the upgrade");
+        end += n;
+    }
+    assert!(buffer.starts_with(b"HTTP/1.1 101"), "upgrade refused");
+    end = 0;
+    // {"type": "ping", "corr_id": <u32>} in MessagePack, in a masked binary frame (zero mask).
+    let frame = |corr_id: u32| {
+        let mut body = vec![0x82, 0xa4];
+        body.extend_from_slice(b"type");
+        body.push(0xa4);
+        body.extend_from_slice(b"ping");
+        body.push(0xa7);
+        body.extend_from_slice(b"corr_id");
+        body.push(0xce);
+        body.extend_from_slice(&corr_id.to_be_bytes());
+        let mut out = vec![0x82, 0x80 | body.len() as u8, 0, 0, 0, 0];
+        out.extend_from_slice(&body);
+        out
+    };
+    let mut one_ping = |corr_id: u32| {
+        socket.write_all(&frame(corr_id)).expect("write");
+        loop {
+            // A whole frame buffered (server frames are unmasked, short: 7-bit or 16-bit length)?
+            if end - start >= 2 {
+                let (opcode, len7) = (buffer[start] & 0x0f, (buffer[start + 1] & 0x7f) as usize);
+                let (header, len) = if len7 == 126 && end - start >= 4 {
+                    (
+                        4,
+                        u16::from_be_bytes([buffer[start + 2], buffer[start + 3]]) as usize,
+                    )
+                } else {
+                    (2, len7)
+                };
+                if (len7 != 126 || header == 4) && end - start >= header + len {
+                    start += header + len;
+                    if opcode == 2 {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            if start == end {
+                (start, end) = (0, 0);
+            }
+            let n = socket.read(&mut buffer[end..]).expect("read");
+            assert!(n > 0, "server closed the connection");
+            end += n;
+        }
+    };
+    for corr_id in 1..=50 {
+        one_ping(corr_id);
+    }
+    let mut rtts = Vec::with_capacity(args.pings);
+    let cpu = cpu_seconds();
+    for corr_id in 0..args.pings as u32 {
+        let t = Instant::now();
+        one_ping(1000 + corr_id);
+        rtts.push(t.elapsed().as_secs_f64());
+    }
+    let ping_cpu = cpu_seconds() - cpu;
+    println!(
+        "{{\"client\": \"ping-floor\", \"pings\": {}, \"ping_median_us\": {:.3}, \"ping_cpu_us\": {:.3}}}",
+        rtts.len(),
+        median(&mut rtts) * 1e6,
+        ping_cpu / args.pings as f64 * 1e6
+    );
+}
+
 fn main() {
     let args = parse_args();
+    if args.ping_floor {
+        ping_floor(&args);
+        return;
+    }
     if args.c_api {
         println!("{}", c_api::run(&args).json(&args));
         return;
