@@ -107,6 +107,9 @@ pub(crate) fn parse(data: &[u8], passphrase: Option<&str>) -> Result<(Secret, St
                 pkcs8::Error::EncryptedPrivateKey(
                     pkcs8::pkcs5::Error::DecryptFailed | pkcs8::pkcs5::Error::EncryptFailed,
                 ) => key_err(MSG_WRONG_PASSPHRASE),
+                // A wrong passphrase passes the CBC padding check about 1 time in 256, and
+                // `decrypt` then fails to read the garbage as DER.
+                pkcs8::Error::Asn1(_) => key_err(MSG_WRONG_PASSPHRASE),
                 pkcs8::Error::EncryptedPrivateKey(
                     pkcs8::pkcs5::Error::UnsupportedAlgorithm { .. }
                     | pkcs8::pkcs5::Error::NoPbes1CryptSupport
@@ -117,8 +120,8 @@ pub(crate) fn parse(data: &[u8], passphrase: Option<&str>) -> Result<(Secret, St
                 )),
                 other => key_err(format!("cannot decrypt PKCS#8 key: {other}")),
             })?;
-            // A wrong passphrase passes the CBC padding check about 1 time in 256; the
-            // plaintext is then garbage that fails to parse.
+            // Garbage that happens to be DER (after a wrong passphrase passed the padding
+            // check) is no private key either.
             match pkcs8::PrivateKeyInfo::try_from(plain.as_bytes()) {
                 Ok(_) => Ok((pkcs8_plain(plain.as_bytes())?, String::new())),
                 Err(_) => Err(key_err(MSG_WRONG_PASSPHRASE)),
