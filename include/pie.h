@@ -118,9 +118,70 @@
 #define PIE_VERSION_NUMBER 200
 
 /*
- Bytes needed for a program/blob hash: 64 lowercase hex digits and the terminating NUL.
+ A connection to a Pie server (opaque). Created by pie_client_connect (or
+ pie_op_take_client), owned by the caller, freed with pie_client_free. Every function taking a
+ client may be called from any thread, concurrently.
  */
-#define PIE_HASH_BUFFER_SIZE 65
+typedef struct PieClient PieClient;
+
+/*
+ Connection settings (opaque). Created with pie_connect_options_new, owned by the caller,
+ freed with pie_connect_options_free. pie_client_connect copies it, so it may be freed or
+ reused right after. Not synchronised: do not modify one options object from two threads at
+ once.
+ */
+typedef struct PieConnectOptions PieConnectOptions;
+
+/*
+ A readable error: a status code and a message. Created by libpie, owned by the caller,
+ freed with pie_error_free. Immutable, so usable from any thread.
+ */
+typedef struct PieError PieError;
+
+/*
+ One event of an instance (opaque). From pie_instance_recv / pie_op_take_event it is owned by
+ the caller (pie_event_free); in an event callback it is borrowed, valid only during the call.
+ Immutable: readable from any thread.
+ */
+typedef struct PieEvent PieEvent;
+
+/*
+ A running program instance (opaque). Created by a launch or attach, owned by the caller,
+ freed with pie_instance_free. Every function taking an instance may be called from any
+ thread; it keeps its client's connection state alive.
+ */
+typedef struct PieInstance PieInstance;
+
+/*
+ The result of pie_client_list_instances (opaque): owned by the caller,
+ pie_instance_list_free. Immutable: readable from any thread. Strings returned by its accessors
+ are borrowed, valid until the list is freed.
+ */
+typedef struct PieInstanceList PieInstanceList;
+
+/*
+ A private key (opaque): Ed25519, RSA or ECDSA P-256/P-384, from OpenSSH, PKCS#8, PKCS#1 or
+ SEC1 files, optionally encrypted. Owned by the caller, freed with pie_key_free (the key
+ material is wiped). Immutable: usable from any thread, by any number of clients.
+ */
+typedef struct PieKey PieKey;
+
+/*
+ A network call in progress or finished (opaque). Handed out by every `*_async` function;
+ owned by the caller and freed with pie_op_free. Usable from any thread.
+ */
+typedef struct PieOp PieOp;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/*
+ The library version, e.g. "0.2.0": a static NUL-terminated string, never NULL, never freed.
+ It is the version of the shared library actually loaded, which may differ from the header's
+ PIE_VERSION_* macros the host was compiled with.
+ */
+const char *pie_version(void);
 
 /*
  Result of every fallible libpie call. The numbers are stable and are never reused or
@@ -224,6 +285,28 @@ typedef enum PieStatus {
 } PieStatus;
 
 /*
+ The name of a status code as a static string ("PIE_STATUS_TIMEOUT"); never NULL. Values
+ that are not a PieStatus give "PIE_STATUS_UNKNOWN". Takes an int so that any value is safe.
+ */
+const char *pie_status_name(int32_t status);
+
+/*
+ The status code this error carries (PIE_STATUS_NULL_POINTER if `err` is NULL).
+ */
+enum PieStatus pie_error_status(const struct PieError *err);
+
+/*
+ The error's human-readable message, NUL-terminated UTF-8. Borrowed: valid until
+ pie_error_free(err). Returns NULL if `err` is NULL.
+ */
+const char *pie_error_message(const struct PieError *err);
+
+/*
+ Frees an error returned through an `out_err` parameter. NULL is a no-op.
+ */
+void pie_error_free(struct PieError *err);
+
+/*
  Severity of a log record (pie_set_log_callback). A callback set for one level receives
  that level and every more severe one.
  */
@@ -257,150 +340,6 @@ typedef enum PieLogLevel {
 } PieLogLevel;
 
 /*
- The protocol of a connection. Stable numbers.
- */
-typedef enum PieProtocol {
-  /*
-   As a connect option: detect the server's protocol (the default). From
-   pie_client_protocol: not detected yet (on a January-2026 server it is known after
-   pie_client_authenticate; a Pie 0.5 server answers the probe sent at connect at once).
-   */
-  PIE_PROTOCOL_AUTO = 0,
-  /*
-   The January-2026 Pie server.
-   */
-  PIE_PROTOCOL_JAN2026 = 1,
-  /*
-   Pie 0.5 (pie-server 0.5.x, what `pip install pie-server` gives).
-   */
-  PIE_PROTOCOL_V05 = 2,
-} PieProtocol;
-
-/*
- State of a listed instance. Stable numbers.
- */
-typedef enum PieInstanceStatus {
-  /*
-   Running, with a client attached.
-   */
-  PIE_INSTANCE_STATUS_ATTACHED = 0,
-  /*
-   Running with no client attached.
-   */
-  PIE_INSTANCE_STATUS_DETACHED = 1,
-  /*
-   Finished; still listed by the server.
-   */
-  PIE_INSTANCE_STATUS_FINISHED = 2,
-} PieInstanceStatus;
-
-/*
- What a PieEvent is. Stable numbers.
- */
-typedef enum PieEventKind {
-  /*
-   A text message sent by the instance (pie_event_text).
-   */
-  PIE_EVENT_KIND_MESSAGE = 0,
-  /*
-   Terminal: the program finished; the text is its return value.
-   */
-  PIE_EVENT_KIND_COMPLETED = 1,
-  /*
-   Terminal: the instance was terminated (text "Signal termination").
-   */
-  PIE_EVENT_KIND_ABORTED = 2,
-  /*
-   Terminal: the program failed; the text says why.
-   */
-  PIE_EVENT_KIND_EXCEPTION = 3,
-  /*
-   Terminal: the engine killed the instance (out of memory for an older instance).
-   */
-  PIE_EVENT_KIND_SERVER_ERROR = 4,
-  /*
-   Terminal: out of resources (not sent by current servers).
-   */
-  PIE_EVENT_KIND_OUT_OF_RESOURCES = 5,
-  /*
-   A blob of bytes sent by the instance (pie_event_blob).
-   */
-  PIE_EVENT_KIND_BLOB = 6,
-  /*
-   Text the instance wrote to its standard output.
-   */
-  PIE_EVENT_KIND_STDOUT = 7,
-  /*
-   Text the instance wrote to its standard error.
-   */
-  PIE_EVENT_KIND_STDERR = 8,
-  /*
-   Terminal: an event code this library does not know; the text is the server's message.
-   */
-  PIE_EVENT_KIND_UNKNOWN = 9,
-  /*
-   Events were discarded because the instance's queue limit was reached
-   (pie_event_dropped tells how many); the stream goes on after it.
-   */
-  PIE_EVENT_KIND_OVERFLOW = 10,
-} PieEventKind;
-
-/*
- A connection to a Pie server (opaque). Created by pie_client_connect (or
- pie_op_take_client), owned by the caller, freed with pie_client_free. Every function taking a
- client may be called from any thread, concurrently.
- */
-typedef struct PieClient PieClient;
-
-/*
- Connection settings (opaque). Created with pie_connect_options_new, owned by the caller,
- freed with pie_connect_options_free. pie_client_connect copies it, so it may be freed or
- reused right after. Not synchronised: do not modify one options object from two threads at
- once.
- */
-typedef struct PieConnectOptions PieConnectOptions;
-
-/*
- A readable error: a status code and a message. Created by libpie, owned by the caller,
- freed with pie_error_free. Immutable, so usable from any thread.
- */
-typedef struct PieError PieError;
-
-/*
- One event of an instance (opaque). From pie_instance_recv / pie_op_take_event it is owned by
- the caller (pie_event_free); in an event callback it is borrowed, valid only during the call.
- Immutable: readable from any thread.
- */
-typedef struct PieEvent PieEvent;
-
-/*
- A running program instance (opaque). Created by a launch or attach, owned by the caller,
- freed with pie_instance_free. Every function taking an instance may be called from any
- thread; it keeps its client's connection state alive.
- */
-typedef struct PieInstance PieInstance;
-
-/*
- The result of pie_client_list_instances (opaque): owned by the caller,
- pie_instance_list_free. Immutable: readable from any thread. Strings returned by its accessors
- are borrowed, valid until the list is freed.
- */
-typedef struct PieInstanceList PieInstanceList;
-
-/*
- A private key (opaque): Ed25519, RSA or ECDSA P-256/P-384, from OpenSSH, PKCS#8, PKCS#1 or
- SEC1 files, optionally encrypted. Owned by the caller, freed with pie_key_free (the key
- material is wiped). Immutable: usable from any thread, by any number of clients.
- */
-typedef struct PieKey PieKey;
-
-/*
- A network call in progress or finished (opaque). Handed out by every `*_async` function;
- owned by the caller and freed with pie_op_free. Usable from any thread.
- */
-typedef struct PieOp PieOp;
-
-/*
  A log record: `(user_data, level, target, message)`; see pie_set_log_callback.
  */
 typedef void (*PieLogCallback)(void *user_data,
@@ -414,62 +353,6 @@ typedef void (*PieLogCallback)(void *user_data,
  object was freed first). May be NULL.
  */
 typedef void (*PieDropCallback)(void *user_data);
-
-/*
- End of the connection: `(user_data, status, message)`; see
- pie_client_set_connection_callback.
- */
-typedef void (*PieConnectionCallback)(void *user_data, enum PieStatus status, const char *message);
-
-/*
- Upload progress: `(user_data, bytes_sent, bytes_total)`; see pie_client_upload_program.
- */
-typedef void (*PieProgressCallback)(void *user_data, uint64_t bytes_sent, uint64_t bytes_total);
-
-/*
- Operation finished: `(user_data, op, status)`; see pie_op_set_callback.
- */
-typedef void (*PieOpCallback)(void *user_data, struct PieOp *op, enum PieStatus status);
-
-/*
- Instance events: `(user_data, status, event)`; see pie_instance_set_callback.
- */
-typedef void (*PieEventCallback)(void *user_data,
-                                 enum PieStatus status,
-                                 const struct PieEvent *event);
-
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
-
-/*
- The library version, e.g. "0.2.0": a static NUL-terminated string, never NULL, never freed.
- It is the version of the shared library actually loaded, which may differ from the header's
- PIE_VERSION_* macros the host was compiled with.
- */
-const char *pie_version(void);
-
-/*
- The name of a status code as a static string ("PIE_STATUS_TIMEOUT"); never NULL. Values
- that are not a PieStatus give "PIE_STATUS_UNKNOWN". Takes an int so that any value is safe.
- */
-const char *pie_status_name(int32_t status);
-
-/*
- The status code this error carries (PIE_STATUS_NULL_POINTER if `err` is NULL).
- */
-enum PieStatus pie_error_status(const struct PieError *err);
-
-/*
- The error's human-readable message, NUL-terminated UTF-8. Borrowed: valid until
- pie_error_free(err). Returns NULL if `err` is NULL.
- */
-const char *pie_error_message(const struct PieError *err);
-
-/*
- Frees an error returned through an `out_err` parameter. NULL is a no-op.
- */
-void pie_error_free(struct PieError *err);
 
 /*
  Sends libpie's diagnostics to `callback(user_data, level, target, message)`, for the whole
@@ -507,6 +390,11 @@ enum PieStatus pie_set_log_callback(int32_t level,
  Frees a string that libpie handed to the caller (pie_client_query's result). NULL is a no-op.
  */
 void pie_string_free(char *s);
+
+/*
+ Bytes needed for a program/blob hash: 64 lowercase hex digits and the terminating NUL.
+ */
+#define PIE_HASH_BUFFER_SIZE 65
 
 /*
  Computes the hash libpie and the server use for programs and blobs (blake3, 64 lowercase hex
@@ -631,6 +519,26 @@ enum PieStatus pie_connect_options_add_root_cert_pem(struct PieConnectOptions *o
                                                      struct PieError **out_err);
 
 /*
+ The protocol of a connection. Stable numbers.
+ */
+typedef enum PieProtocol {
+  /*
+   As a connect option: detect the server's protocol (the default). From
+   pie_client_protocol: not detected yet (on a January-2026 server it is known after
+   pie_client_authenticate; a Pie 0.5 server answers the probe sent at connect at once).
+   */
+  PIE_PROTOCOL_AUTO = 0,
+  /*
+   The January-2026 Pie server.
+   */
+  PIE_PROTOCOL_JAN2026 = 1,
+  /*
+   Pie 0.5 (pie-server 0.5.x, what `pip install pie-server` gives).
+   */
+  PIE_PROTOCOL_V05 = 2,
+} PieProtocol;
+
+/*
  Speak `protocol` instead of detecting it (PIE_PROTOCOL_AUTO, the default, detects: the
  connection uses the path /v1/ws when the URL has none, sends the identity header, and sends
  a probe that only a Pie 0.5 server answers; the January-2026 server ignores all three).
@@ -704,6 +612,12 @@ enum PieStatus pie_client_close(const struct PieClient *client, struct PieError 
  deadlock). NULL is a no-op; the handle must not be used afterwards.
  */
 void pie_client_free(struct PieClient *client);
+
+/*
+ End of the connection: `(user_data, status, message)`; see
+ pie_client_set_connection_callback.
+ */
+typedef void (*PieConnectionCallback)(void *user_data, enum PieStatus status, const char *message);
 
 /*
  Registers `callback(user_data, status, message)`, called once on the client's callback
@@ -822,6 +736,11 @@ enum PieStatus pie_client_program_exists_async(const struct PieClient *client,
                                                const char *hash,
                                                struct PieOp **out_op,
                                                struct PieError **out_err);
+
+/*
+ Upload progress: `(user_data, bytes_sent, bytes_total)`; see pie_client_upload_program.
+ */
+typedef void (*PieProgressCallback)(void *user_data, uint64_t bytes_sent, uint64_t bytes_total);
 
 /*
  Uploads a program (a WebAssembly component, `len` bytes) and writes its hash, 64 hex
@@ -981,6 +900,11 @@ enum PieStatus pie_op_wait(const struct PieOp *op, int32_t timeout_ms, struct Pi
  The same as pie_op_poll (kept from 0.1).
  */
 enum PieStatus pie_op_error(const struct PieOp *op, struct PieError **out_err);
+
+/*
+ Operation finished: `(user_data, op, status)`; see pie_op_set_callback.
+ */
+typedef void (*PieOpCallback)(void *user_data, struct PieOp *op, enum PieStatus status);
 
 /*
  Registers `callback(user_data, op, status)`, called once when the operation finishes (at once,
@@ -1242,6 +1166,13 @@ enum PieStatus pie_instance_recv_async(const struct PieInstance *instance,
                                        struct PieError **out_err);
 
 /*
+ Instance events: `(user_data, status, event)`; see pie_instance_set_callback.
+ */
+typedef void (*PieEventCallback)(void *user_data,
+                                 enum PieStatus status,
+                                 const struct PieEvent *event);
+
+/*
  Switches the instance to callback delivery: from now on every event is passed to
  `callback(user_data, PIE_STATUS_OK, event)` — `event` borrowed, valid only during the call —
  in server order, on the client's callback thread (one thread per client, never a network
@@ -1327,6 +1258,24 @@ const char *pie_instance_list_argument(const struct PieInstanceList *list,
                                        size_t arg_index);
 
 /*
+ State of a listed instance. Stable numbers.
+ */
+typedef enum PieInstanceStatus {
+  /*
+   Running, with a client attached.
+   */
+  PIE_INSTANCE_STATUS_ATTACHED = 0,
+  /*
+   Running with no client attached.
+   */
+  PIE_INSTANCE_STATUS_DETACHED = 1,
+  /*
+   Finished; still listed by the server.
+   */
+  PIE_INSTANCE_STATUS_FINISHED = 2,
+} PieInstanceStatus;
+
+/*
  Writes the state of entry `index` to `*out_status`. Errors as
  pie_instance_list_argument_count.
  */
@@ -1357,6 +1306,57 @@ enum PieStatus pie_instance_list_kv_pages_used(const struct PieInstanceList *lis
  Frees a list. NULL is a no-op.
  */
 void pie_instance_list_free(struct PieInstanceList *list);
+
+/*
+ What a PieEvent is. Stable numbers.
+ */
+typedef enum PieEventKind {
+  /*
+   A text message sent by the instance (pie_event_text).
+   */
+  PIE_EVENT_KIND_MESSAGE = 0,
+  /*
+   Terminal: the program finished; the text is its return value.
+   */
+  PIE_EVENT_KIND_COMPLETED = 1,
+  /*
+   Terminal: the instance was terminated (text "Signal termination").
+   */
+  PIE_EVENT_KIND_ABORTED = 2,
+  /*
+   Terminal: the program failed; the text says why.
+   */
+  PIE_EVENT_KIND_EXCEPTION = 3,
+  /*
+   Terminal: the engine killed the instance (out of memory for an older instance).
+   */
+  PIE_EVENT_KIND_SERVER_ERROR = 4,
+  /*
+   Terminal: out of resources (not sent by current servers).
+   */
+  PIE_EVENT_KIND_OUT_OF_RESOURCES = 5,
+  /*
+   A blob of bytes sent by the instance (pie_event_blob).
+   */
+  PIE_EVENT_KIND_BLOB = 6,
+  /*
+   Text the instance wrote to its standard output.
+   */
+  PIE_EVENT_KIND_STDOUT = 7,
+  /*
+   Text the instance wrote to its standard error.
+   */
+  PIE_EVENT_KIND_STDERR = 8,
+  /*
+   Terminal: an event code this library does not know; the text is the server's message.
+   */
+  PIE_EVENT_KIND_UNKNOWN = 9,
+  /*
+   Events were discarded because the instance's queue limit was reached
+   (pie_event_dropped tells how many); the stream goes on after it.
+   */
+  PIE_EVENT_KIND_OVERFLOW = 10,
+} PieEventKind;
 
 /*
  The kind of the event (PIE_EVENT_KIND_UNKNOWN if `event` is NULL).

@@ -19,7 +19,124 @@ fn generate() -> String {
         .expect("cbindgen generates the header");
     let mut out = Vec::new();
     bindings.write(&mut out);
-    String::from_utf8(out).expect("header is UTF-8")
+    in_reading_order(&String::from_utf8(out).expect("header is UTF-8"))
+}
+
+/// cbindgen writes every type before every function. The header is the users' manual, so each
+/// enum, callback typedef and constant is moved to just before the first function that names
+/// it (in its prototype or its documentation): PieStatus opens the error functions,
+/// PieEventKind the event functions, and so on. The opaque handle typedefs stay together at
+/// the top, where every prototype can use them. Items are the blank-line separated blocks
+/// cbindgen writes.
+fn in_reading_order(header: &str) -> String {
+    // Blocks end at a blank line outside a comment (doc comments have blank lines of their own).
+    let mut blocks: Vec<String> = vec![String::new()];
+    let mut in_comment = false;
+    let (body, newline) = match header.strip_suffix('\n') {
+        Some(body) => (body, "\n"),
+        None => (header, ""),
+    };
+    for line in body.split('\n') {
+        let last = blocks.last_mut().expect("never empty");
+        if line.is_empty() && !in_comment {
+            blocks.push(String::new());
+            continue;
+        }
+        if !last.is_empty() {
+            last.push('\n');
+        }
+        last.push_str(line);
+        if line.trim_start().starts_with("/*") {
+            in_comment = true;
+        }
+        if line.contains("*/") {
+            in_comment = false;
+        }
+    }
+    let code = |block: &str| -> String {
+        match block.find(" */\n") {
+            Some(end) if block.starts_with("/*") => block[end + 4..].to_string(),
+            _ => block.to_string(),
+        }
+    };
+    let movable_name = |block: &str| -> Option<String> {
+        let code = code(block);
+        let ident = |s: &str| -> String {
+            s.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        if let Some(rest) = code.strip_prefix("typedef enum ") {
+            return Some(ident(rest));
+        }
+        if let Some(at) = code.strip_prefix("typedef void (*") {
+            return Some(ident(at));
+        }
+        let name = ident(code.strip_prefix("#define ")?);
+        (!name.starts_with("PIE_VERSION_") && name != "PIE_H").then_some(name)
+    };
+    let names = |block: &str, name: &str| -> bool {
+        let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        block.match_indices(name).any(|(at, _)| {
+            !block[..at].ends_with(is_ident) && !block[at + name.len()..].starts_with(is_ident)
+        })
+    };
+    // Functions: the prototypes inside the `extern "C"` block.
+    let functions_start = blocks
+        .iter()
+        .position(|b| b.contains("extern \"C\" {"))
+        .expect("cbindgen's extern \"C\" block");
+    let is_function = |j: usize, block: &str| {
+        let code = code(block);
+        j > functions_start && code.trim_end().ends_with(");") && !code.starts_with("typedef")
+    };
+    let movable: Vec<(usize, String)> = blocks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| movable_name(b).map(|n| (i, n)))
+        .collect();
+    // Where each movable block goes: before the first function naming it, or before any block
+    // that goes earlier and names it (a callback typedef using an enum).
+    let mut target: Vec<Option<usize>> = movable
+        .iter()
+        .map(|(_, name)| {
+            (0..blocks.len()).find(|&j| is_function(j, &blocks[j]) && names(&blocks[j], name))
+        })
+        .collect();
+    loop {
+        let mut changed = false;
+        for a in 0..movable.len() {
+            for b in 0..movable.len() {
+                if a != b && names(&blocks[movable[b].0], &movable[a].1) {
+                    if let Some(tb) = target[b] {
+                        if target[a].map_or(true, |ta| tb < ta) {
+                            target[a] = Some(tb);
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut before: Vec<Vec<String>> = vec![Vec::new(); blocks.len()];
+    let mut moved = vec![false; blocks.len()];
+    for (k, (i, _)) in movable.iter().enumerate() {
+        if let Some(j) = target[k] {
+            before[j].push(blocks[*i].clone());
+            moved[*i] = true;
+        }
+    }
+    let mut ordered = Vec::with_capacity(blocks.len());
+    for (j, block) in blocks.drain(..).enumerate() {
+        ordered.append(&mut before[j]);
+        if !moved[j] {
+            ordered.push(block);
+        }
+    }
+    ordered.join("\n\n") + newline
 }
 
 #[test]
