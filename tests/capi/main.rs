@@ -3,4 +3,6 @@
 
 mod programs;
 mod reliability_kill;
+#[path = "../ship/scratch.rs"]
+mod scratch;
 mod v05;

@@ -66,25 +66,9 @@ const PROGRAMS: &[(&str, &str)] = &[
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        // A fixed place in the target directory, rebuilt on every run: a static is never
-        // dropped, so a temporary directory would be left behind in /tmp each time.
-        let dir = cdylib()
-            .parent()
-            .expect("deps directory")
-            .join(format!("c-tests-{}", std::process::id()));
-        for stale in std::fs::read_dir(dir.parent().unwrap())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            // Left by earlier runs; a directory whose process still runs is in use.
-            let name = stale.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("c-tests-") {
-                if !Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(stale.path());
-                }
-            }
-        }
+        // In the target directory, one per process (a static is never dropped: see scratch.rs).
+        let deps = cdylib().parent().expect("deps directory").to_path_buf();
+        let dir = crate::scratch::per_process_dir(&deps, "c-tests");
         let fx = Fixture { dir };
         std::fs::create_dir_all(fx.bin_dir()).unwrap();
         std::fs::create_dir_all(fx.programs_dir()).unwrap();

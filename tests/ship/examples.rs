@@ -13,7 +13,9 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::support::{completion, lib_dir_in, require_tool, root, run_ok, run_with_limit};
+use crate::support::{
+    completion, lib_dir_in, profile_dir, require_tool, root, run_ok, run_with_limit,
+};
 use pie_sim::{script_program, SimConfig, Simulator};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -55,16 +57,16 @@ fn example(exe: &Path) -> Command {
 }
 
 struct Fixture {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     lib: PathBuf,
 }
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let lib = lib_dir_in(dir.path());
-        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        let dir = crate::scratch::per_process_dir(&profile_dir(), "ship-examples");
+        let lib = lib_dir_in(&dir);
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
         Fixture { dir, lib }
     })
 }
@@ -85,7 +87,7 @@ fn build_c(name: &str) -> PathBuf {
 
 fn compile_c(name: &str) -> PathBuf {
     let fx = fixture();
-    let exe = fx.dir.path().join("bin").join(name);
+    let exe = fx.dir.join("bin").join(name);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut cmd = Command::new(cc);
     cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-I"])
@@ -104,7 +106,7 @@ fn compile_c(name: &str) -> PathBuf {
 
 fn build_cpp() -> PathBuf {
     let fx = fixture();
-    let exe = fx.dir.path().join("bin").join("quickstart-cpp");
+    let exe = fx.dir.join("bin").join("quickstart-cpp");
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
     let mut cmd = Command::new(cxx);
     cmd.args([
@@ -176,7 +178,7 @@ fn quickstart_streams_the_completion() {
 fn quickstart_authenticates_with_a_key_and_reports_failures() {
     let exe = build_c("quickstart");
     let fx = fixture();
-    let key = fx.dir.path().join("id_quickstart");
+    let key = fx.dir.join("id_quickstart");
     let mut keygen = Command::new("ssh-keygen");
     keygen
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "quickstart", "-f"])
@@ -244,7 +246,7 @@ fn upload_hashes_uploads_with_progress_and_launches() {
     script.push_str(&format!("# {}\n", "x".repeat(600_000)));
     script.push_str("complete done");
     let program = script_program(&script);
-    let path = fixture().dir.path().join("hello.wasm");
+    let path = fixture().dir.join("hello.wasm");
     std::fs::write(&path, &program).unwrap();
     let hash = blake3::hash(&program).to_hex().to_string();
     let path_str = path.to_str().unwrap();
@@ -291,7 +293,7 @@ fn upload_hashes_uploads_with_progress_and_launches() {
 
     // A file that is not a component: libpie refuses it before sending (the real server would
     // drop the connection), and the example exits with the message.
-    let bad = fixture().dir.path().join("bad.wasm");
+    let bad = fixture().dir.join("bad.wasm");
     std::fs::write(&bad, b"not a component").unwrap();
     let mut cmd = example(&exe);
     cmd.arg(sim.url()).arg(&bad);
@@ -394,7 +396,7 @@ fn cpp_wrapper_example() {
 fn cmake_builds_the_examples() {
     require_tool("cmake");
     let fx = fixture();
-    let build = fx.dir.path().join("cmake-build");
+    let build = fx.dir.join("cmake-build");
     let mut configure = Command::new("cmake");
     configure
         .arg("-S")
@@ -477,7 +479,7 @@ fn upload_on_pie05_installs_and_echoes_a_file() {
     );
 
     // A program without a manifest beside it: a clear message and a non-zero exit.
-    let lonely = fixture().dir.path().join("lonely.py");
+    let lonely = fixture().dir.join("lonely.py");
     std::fs::write(&lonely, "print(1)\n").unwrap();
     let mut cmd = example(&exe);
     cmd.arg(sim.url()).arg(&lonely);

@@ -4,4 +4,5 @@
 mod examples;
 mod header_current;
 mod packaging;
+mod scratch;
 mod support;

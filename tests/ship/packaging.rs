@@ -9,25 +9,27 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::support::{completion, lib_dir_in, require_tool, root, run_ok, run_with_limit};
+use crate::support::{
+    completion, lib_dir_in, profile_dir, require_tool, root, run_ok, run_with_limit,
+};
 use pie_sim::{SimConfig, Simulator};
 
 const LIMIT: Duration = Duration::from_secs(300);
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 struct Install {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
 }
 
 impl Install {
     fn prefix(&self) -> PathBuf {
-        self.dir.path().join("prefix")
+        self.dir.join("prefix")
     }
     fn lib(&self) -> PathBuf {
         self.prefix().join("lib")
     }
     fn work(&self, name: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
+        let p = self.dir.join(name);
         std::fs::create_dir_all(&p).unwrap();
         p
     }
@@ -37,7 +39,7 @@ fn install() -> &'static Install {
     static I: OnceLock<Install> = OnceLock::new();
     I.get_or_init(|| {
         require_tool("make");
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = crate::scratch::per_process_dir(&profile_dir(), "ship-install");
         let inst = Install { dir };
         // The libraries of this test run, by the names `make install` expects.
         let lib = lib_dir_in(&inst.work("built"));
