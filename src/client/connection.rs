@@ -4,7 +4,7 @@
 //!   frame needs no acknowledgement writes it itself, on its own thread, when the sink is
 //!   free, nothing is queued before it and no other request is in flight
 //!   (`Shared::send_frame`): no hand-off to another task for the common request. Otherwise
-//!   the frame goes to the **writer** task through a bounded channel; the writer writes what
+//!   the frame goes to the **writer** task through a channel; the writer writes what
 //!   is queued, flushes when the channel runs dry (so pipelined requests share syscalls), and
 //!   only then acknowledges frames that asked for it (upload progress: "handed to the
 //!   socket"). A caller never waits on the socket: if the sink cannot take its frame at once,
@@ -39,7 +39,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::AbortHandle;
@@ -47,10 +47,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// How long `close()` (and dropping the client) waits for the server's Close / TCP end.
 pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(1);
-
-/// Frames the writer channel holds. Uploads additionally keep at most two chunks in flight,
-/// so this bounds queued small requests, not memory for uploads.
-pub(crate) const WRITER_CAPACITY: usize = 256;
 
 pub(crate) enum WriterCmd {
     /// One encoded message; `ack` fires once it was written and flushed to the socket.
@@ -86,7 +82,7 @@ pub(crate) struct Shared {
     pub queued: AtomicUsize,
     /// Off only through `Client::debug_set_direct_writes` (benchmarks compare both ways).
     pub direct_writes: AtomicBool,
-    pub writer: mpsc::Sender<WriterCmd>,
+    pub writer: mpsc::UnboundedSender<WriterCmd>,
     /// Tells the reader to stop and clean up (close timeout, client dropped, writer failed).
     pub shutdown: Notify,
     /// Why the connection ended; the first writer wins (`close()` sets ClientClosed first).
@@ -118,7 +114,9 @@ impl Shared {
 
     /// Send a frame: written directly on the caller's thread when possible, else queued for
     /// the writer task (always when `ack` is wanted). Fails once the connection has ended.
-    pub(crate) async fn send_frame(
+    /// Never waits: the writer's channel is unbounded (every frame in it belongs to a request
+    /// the caller made; uploads keep at most two chunks queued).
+    pub(crate) fn send_frame(
         &self,
         data: Vec<u8>,
         ack: Option<oneshot::Sender<()>>,
@@ -127,7 +125,7 @@ impl Shared {
             return Err(self.end_error());
         }
         let data = match ack {
-            None => match self.write_direct(data).await {
+            None => match self.write_direct(data) {
                 Direct::Written => return Ok(()),
                 Direct::Failed => return Err(self.end_error()),
                 Direct::Busy(data) => data,
@@ -135,20 +133,19 @@ impl Shared {
             Some(_) => data,
         };
         self.queued.fetch_add(1, Ordering::SeqCst);
-        let mut undo = QueuedGuard(Some(&self.queued));
-        self.writer
-            .send(WriterCmd::Frame { data, ack })
-            .await
-            .map_err(|_| self.end_error())?;
+        if self.writer.send(WriterCmd::Frame { data, ack }).is_err() {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(self.end_error());
+        }
         // In the channel: the writer decrements once it has flushed it.
-        undo.0 = None;
         Ok(())
     }
 
     /// Writes `data` into the sink on the caller's thread if the sink is free and nothing is
     /// queued; gives the frame back otherwise. Never waits on the socket: each step is polled
-    /// once, and a flush that cannot complete at once is left to the writer task.
-    async fn write_direct(&self, data: Vec<u8>) -> Direct {
+    /// once (with a waker that does nothing: whatever the sink cannot finish at once is left
+    /// to the writer task, which polls it with its own).
+    fn write_direct(&self, data: Vec<u8>) -> Direct {
         if self.queued.load(Ordering::SeqCst) != 0 || !self.direct_writes.load(Ordering::Relaxed) {
             return Direct::Busy(data);
         }
@@ -164,8 +161,8 @@ impl Shared {
         if self.pending.len() > 1 {
             return Direct::Busy(data);
         }
-        let ready = std::future::poll_fn(|cx| Poll::Ready(sink.poll_ready_unpin(cx))).await;
-        match ready {
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match sink.poll_ready_unpin(&mut cx) {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(e)) => {
                 self.write_failed(&e);
@@ -177,8 +174,7 @@ impl Shared {
             self.write_failed(&e);
             return Direct::Failed;
         }
-        let flushed = std::future::poll_fn(|cx| Poll::Ready(sink.poll_flush_unpin(cx))).await;
-        match flushed {
+        match sink.poll_flush_unpin(&mut cx) {
             Poll::Ready(Ok(())) => Direct::Written,
             Poll::Ready(Err(e)) => {
                 self.write_failed(&e);
@@ -186,8 +182,8 @@ impl Shared {
             }
             Poll::Pending => {
                 drop(sink);
-                // Full channel: the writer is busy and flushes after its batch anyway.
-                let _ = self.writer.try_send(WriterCmd::Flush);
+                // The writer finishes the flush (it polls with its own waker).
+                let _ = self.writer.send(WriterCmd::Flush);
                 Direct::Written
             }
         }
@@ -216,18 +212,6 @@ enum Direct {
     Failed,
     /// Not written (sink busy or frames queued): the frame, to queue for the writer.
     Busy(Vec<u8>),
-}
-
-/// Undoes the `queued` increment if the frame never reached the channel (the sending future
-/// was dropped, or the channel is closed).
-struct QueuedGuard<'a>(Option<&'a AtomicUsize>);
-
-impl Drop for QueuedGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(q) = self.0 {
-            q.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
 }
 
 /// Lowercase hyphenated form of an instance id as the server prints it (§16: the server
@@ -277,7 +261,7 @@ fn route_key(id: &str) -> Cow<'_, str> {
     }
 }
 
-pub(crate) async fn writer_task(mut rx: mpsc::Receiver<WriterCmd>, shared: Arc<Shared>) {
+pub(crate) async fn writer_task(mut rx: mpsc::UnboundedReceiver<WriterCmd>, shared: Arc<Shared>) {
     let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut sink = shared.sink.lock().await;
@@ -515,7 +499,7 @@ impl Reader {
         };
         // If the caller gave up in the meantime, dropping the reply drops the handoff, which
         // abandons the queue; the route is forgotten with the next frame.
-        let _ = pending.tx.send(reply);
+        pending.settle(reply);
     }
 
     fn add_route(&mut self, id: &str) -> Arc<EventQueue> {

@@ -124,9 +124,16 @@ pub(crate) fn defer_wakeups() {
     });
 }
 
+/// Whether this thread defers wake-ups (the reader, between `defer_wakeups` and
+/// `flush_wakeups`).
+pub(crate) fn deferring() -> bool {
+    DEFERRED.with(|d| d.borrow().is_some())
+}
+
 /// Wakes the consumers of the queues marked since `defer_wakeups` and ends the deferral. The
 /// reader calls it before every wait, so no event waits on a wake-up that never comes.
 pub(crate) fn flush_wakeups() {
+    super::pending::flush_deferred_settles();
     let marked = DEFERRED.with(|d| d.borrow_mut().take());
     for queue in marked.into_iter().flatten() {
         queue.marked.store(false, Ordering::SeqCst);

@@ -74,14 +74,8 @@ impl Instance {
             instance_id: self.id.clone(),
             message: message.to_string(),
         });
-        let t = client.config().request_timeout;
-        match tokio::time::timeout(t, shared.send_frame(frame, None)).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!("send: the connection did not accept the message within {t:?}"),
-            )),
-        }
+        // Never waits: the frame is written or queued for the writer at once.
+        shared.send_frame(frame, None)
     }
 
     /// Upload a blob to the instance (§6.10). Note: the January-2026 server stops serving the

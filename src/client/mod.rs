@@ -11,6 +11,7 @@ mod connection;
 mod events;
 mod instance;
 mod pending;
+mod started;
 mod transport;
 mod upload;
 mod v05;
@@ -27,7 +28,7 @@ use crate::log::Level;
 use crate::pie_log;
 use crate::wire::{self, ClientMessage};
 use base64::Engine as _;
-use connection::{Shared, Stats, WriterCmd, CLOSE_WAIT, WRITER_CAPACITY};
+use connection::{Shared, Stats, WriterCmd, CLOSE_WAIT};
 use futures_util::StreamExt;
 use pending::{Expect, PendingGuard, PendingMap, QueueHandoff, Reply};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -97,7 +98,7 @@ impl Drop for ClientInner {
                 ErrorKind::ClientClosed,
                 "the client was dropped",
             ));
-            if shared.writer.try_send(WriterCmd::Close).is_err() {
+            if shared.writer.send(WriterCmd::Close).is_err() {
                 shared.shutdown.notify_one();
             }
         }
@@ -142,7 +143,7 @@ impl Client {
         );
         let read_gate = transport::WakeGate::of(&ws);
         let (sink, stream) = ws.split();
-        let (writer_tx, writer_rx) = mpsc::channel(WRITER_CAPACITY);
+        let (writer_tx, writer_rx) = mpsc::unbounded_channel();
         let (forget_tx, forget_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             pending: PendingMap::new(),
@@ -168,6 +169,7 @@ impl Client {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(writer.abort_handle());
         tokio::spawn(connection::reader_task(stream, shared.clone(), forget_rx));
+        tokio::spawn(pending::sweep_task(shared.clone()));
         let launch_slots = match config.max_launches_in_flight {
             0 => None,
             n => Some(Semaphore::new(n)),
@@ -207,12 +209,8 @@ impl Client {
             .set(Error::new(ErrorKind::ClientClosed, "the client was closed"));
         if !shared.closing.swap(true, Ordering::SeqCst) {
             pie_log!(Level::Info, "pie::connection", "closing the connection");
-            // Queued requests go out first; if the writer cannot take the Close in time the
-            // reader is told to stop below anyway.
-            let queued = tokio::time::timeout(CLOSE_WAIT, shared.writer.send(WriterCmd::Close))
-                .await
-                .is_ok_and(|r| r.is_ok());
-            if !queued {
+            // Queued requests go out first; if the writer is gone the reader is told to stop.
+            if shared.writer.send(WriterCmd::Close).is_err() {
                 shared.shutdown.notify_one();
             }
         }

@@ -6,11 +6,15 @@
 //! for the reply to a later request; they find no pending entry and are ignored.
 
 use super::events::EventQueue;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::Level;
+use crate::pie_log;
 use crate::wire::InstanceInfo;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 /// What kind of reply a pending request waits for.
@@ -93,9 +97,70 @@ impl Drop for QueueHandoff {
     }
 }
 
+/// Called with the reply of a request started without a future (`Client::start_request`).
+pub(crate) type ReplyFn = Box<dyn FnOnce(Result<Reply>) + Send>;
+
+/// Where a reply goes.
+pub(crate) enum ReplyTo {
+    /// A future awaiting it; the future bounds the wait itself.
+    Task(oneshot::Sender<Result<Reply>>),
+    /// A function, called once on whichever thread settles the request: the reader with the
+    /// reply, the deadline sweep with a timeout, or the end of the connection.
+    Call {
+        done: ReplyFn,
+        deadline: Instant,
+        timeout: Duration,
+        what: &'static str,
+    },
+}
+
 pub(crate) struct Pending {
     pub(crate) expect: Expect,
-    pub(crate) tx: oneshot::Sender<Result<Reply>>,
+    pub(crate) to: ReplyTo,
+}
+
+thread_local! {
+    /// Replies for `ReplyTo::Call` requests held back while the reader defers wake-ups
+    /// (`events::defer_wakeups`): a host thread waiting for one of them is woken once per run
+    /// of frames, and then finds the others of the run settled too, instead of being woken
+    /// for one and going back to sleep for the next.
+    static DEFERRED_SETTLES: RefCell<Vec<(ReplyFn, Result<Reply>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Settles the replies held back on this thread (called by `events::flush_wakeups`).
+pub(crate) fn flush_deferred_settles() {
+    loop {
+        let held = DEFERRED_SETTLES.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        if held.is_empty() {
+            return;
+        }
+        for (done, outcome) in held {
+            done(outcome);
+        }
+    }
+}
+
+impl Pending {
+    /// Hands the outcome to whoever waits for it.
+    pub(crate) fn settle(self, outcome: Result<Reply>) {
+        match self.to {
+            // The caller may be gone (timed out, cancelled): nothing to do then.
+            ReplyTo::Task(tx) => {
+                let _ = tx.send(outcome);
+            }
+            ReplyTo::Call { done, .. } if super::events::deferring() => {
+                DEFERRED_SETTLES.with(|d| d.borrow_mut().push((done, outcome)));
+            }
+            ReplyTo::Call { done, .. } => done(outcome),
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match &self.to {
+            ReplyTo::Task(_) => None,
+            ReplyTo::Call { deadline, .. } => Some(*deadline),
+        }
+    }
 }
 
 struct Inner {
@@ -103,6 +168,8 @@ struct Inner {
     next: u32,
     /// Set once the connection has ended: no new registrations.
     closed: Option<Error>,
+    /// When the deadline sweep wakes next (`None`: it waits for a deadline to appear).
+    sweep_at: Option<Instant>,
 }
 
 pub(crate) struct PendingMap {
@@ -111,6 +178,8 @@ pub(crate) struct PendingMap {
     /// nap at once through `nap_end`, so its reply is never held back.
     napping: AtomicBool,
     nap_end: Notify,
+    /// Wakes the deadline sweep (`sweep_task`) for a deadline earlier than its next wake-up.
+    sweep_wake: Notify,
 }
 
 impl PendingMap {
@@ -120,9 +189,11 @@ impl PendingMap {
                 map: HashMap::new(),
                 next: 1,
                 closed: None,
+                sweep_at: None,
             }),
             napping: AtomicBool::new(false),
             nap_end: Notify::new(),
+            sweep_wake: Notify::new(),
         }
     }
 
@@ -130,14 +201,49 @@ impl PendingMap {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Allocate an id and register its pending entry (before anything is sent).
+    /// Allocate an id and register its pending entry (before anything is sent); the reply
+    /// arrives through the returned channel.
     pub(crate) fn register(
         &self,
         expect: Expect,
     ) -> Result<(u32, oneshot::Receiver<Result<Reply>>)> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.insert(expect, ReplyTo::Task(tx)).map_err(|(e, _)| e)?;
+        Ok((id, rx))
+    }
+
+    /// Registers a request whose reply goes to `done`, failed with a timeout at `deadline` by
+    /// the deadline sweep. No timer per request: the sweep is woken only when this deadline is
+    /// earlier than its next wake-up (rare: deadlines arrive in order when timeouts are equal).
+    /// `None`: the connection has ended, and `done` was called with the reason.
+    pub(crate) fn register_call(
+        &self,
+        expect: Expect,
+        what: &'static str,
+        timeout: Duration,
+        done: ReplyFn,
+    ) -> Option<u32> {
+        let deadline = Instant::now() + timeout;
+        let to = ReplyTo::Call {
+            done,
+            deadline,
+            timeout,
+            what,
+        };
+        match self.insert(expect.clone(), to) {
+            Ok(id) => Some(id),
+            Err((e, to)) => {
+                Pending { expect, to }.settle(Err(e));
+                None
+            }
+        }
+    }
+
+    /// Gives `to` back with the error if the connection has ended.
+    fn insert(&self, expect: Expect, to: ReplyTo) -> std::result::Result<u32, (Error, ReplyTo)> {
         let mut inner = self.lock();
         if let Some(e) = &inner.closed {
-            return Err(e.clone());
+            return Err((e.clone(), to));
         }
         let mut id = inner.next;
         // Terminates: the map can never hold all 2^32 ids (memory), so a free id exists.
@@ -145,15 +251,67 @@ impl PendingMap {
             id = id.wrapping_add(1);
         }
         inner.next = id.wrapping_add(1);
-        let (tx, rx) = oneshot::channel();
-        inner.map.insert(id, Pending { expect, tx });
+        let pending = Pending { expect, to };
+        let wake_sweep = pending
+            .deadline()
+            .is_some_and(|d| inner.sweep_at.map_or(true, |at| d < at));
+        if wake_sweep {
+            // Claimed here so that a burst of registrations wakes the sweep once.
+            inner.sweep_at = pending.deadline();
+        }
+        inner.map.insert(id, pending);
         drop(inner);
+        if wake_sweep {
+            self.sweep_wake.notify_one();
+        }
         // Inserted before looking: either the reader's `begin_nap` sees this entry, or this
         // sees its flag.
         if self.napping.load(Ordering::SeqCst) {
             self.nap_end.notify_one();
         }
-        Ok((id, rx))
+        Ok(id)
+    }
+
+    /// Fails the requests whose deadline has passed and returns when to look next (`None`:
+    /// no deadline left, `Err`: the connection has ended).
+    fn sweep(&self, now: Instant) -> std::result::Result<Option<Instant>, ()> {
+        let mut expired = Vec::new();
+        let next = {
+            let mut inner = self.lock();
+            if inner.closed.is_some() {
+                return Err(());
+            }
+            let due: Vec<u32> = inner
+                .map
+                .iter()
+                .filter(|(_, p)| p.deadline().is_some_and(|d| d <= now))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in due {
+                if let Some(p) = inner.map.remove(&id) {
+                    expired.push((id, p));
+                }
+            }
+            let next = inner.map.values().filter_map(Pending::deadline).min();
+            inner.sweep_at = next;
+            next
+        };
+        for (id, p) in expired {
+            let ReplyTo::Call { timeout, what, .. } = &p.to else {
+                continue;
+            };
+            pie_log!(
+                Level::Warn,
+                "pie::protocol",
+                "request {id} ({what}): no reply within {timeout:?}; a late reply will be ignored"
+            );
+            let e = Error::new(
+                ErrorKind::Timeout,
+                format!("{what}: no reply within {timeout:?}"),
+            );
+            p.settle(Err(e));
+        }
+        Ok(next)
     }
 
     /// The reader wants to nap: true (and napping) only if no request waits for its reply.
@@ -194,8 +352,9 @@ impl PendingMap {
             }
             inner.map.drain().map(|(_, p)| p).collect()
         };
+        self.sweep_wake.notify_one();
         for p in drained {
-            let _ = p.tx.send(Err(reason.clone()));
+            p.settle(Err(reason.clone()));
         }
     }
 
@@ -205,6 +364,29 @@ impl PendingMap {
 
     pub(crate) fn set_next(&self, next: u32) {
         self.lock().next = next;
+    }
+}
+
+/// The deadline sweep of a connection: fails requests started by `register_call` whose
+/// deadline passed, sleeping until the earliest one. Ends with the connection.
+pub(crate) async fn sweep_task(shared: Arc<super::connection::Shared>) {
+    sweep_loop(&shared.pending).await
+}
+
+async fn sweep_loop(pending: &PendingMap) {
+    loop {
+        let Ok(next) = pending.sweep(Instant::now()) else {
+            return;
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = pending.sweep_wake.notified() => {}
+                }
+            }
+            None => pending.sweep_wake.notified().await,
+        }
     }
 }
 
@@ -242,6 +424,106 @@ impl Drop for PendingGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `register_call` whose reply goes to a channel.
+    fn call(
+        m: &PendingMap,
+        timeout_ms: u64,
+    ) -> (u32, std::sync::mpsc::Receiver<(Result<Reply>, Instant)>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let done: ReplyFn = Box::new(move |r| {
+            let _ = tx.send((r, Instant::now()));
+        });
+        let id = m
+            .register_call(
+                Expect::Response,
+                "ping",
+                Duration::from_millis(timeout_ms),
+                done,
+            )
+            .expect("registered");
+        (id, rx)
+    }
+
+    /// The sweep fails each request at its own deadline, also one registered after (and
+    /// expiring before) a far one, and settles nothing early.
+    #[test]
+    fn deadline_sweep_times_out_each_request_at_its_deadline() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let m = Arc::new(PendingMap::new());
+        let sweeping = Arc::clone(&m);
+        let sweep = std::thread::spawn(move || rt.block_on(sweep_loop(&sweeping)));
+        let start = Instant::now();
+        let (_far_id, far) = call(&m, 60_000);
+        let (_, near) = call(&m, 150);
+        let (outcome, at) = near.recv_timeout(Duration::from_secs(5)).expect("settled");
+        let e = outcome.err().expect("a timeout");
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert_eq!(e.message(), "ping: no reply within 150ms");
+        let after = at.duration_since(start);
+        assert!(after >= Duration::from_millis(150), "early: {after:?}");
+        assert!(after < Duration::from_millis(1500), "late: {after:?}");
+        assert!(far.try_recv().is_err(), "the far one is still pending");
+        assert_eq!(m.len(), 1);
+        // A reply in time settles it with the reply, once.
+        let (id, rx) = call(&m, 60_000);
+        m.take(id).unwrap().settle(Ok(Reply::Response {
+            successful: true,
+            result: "pong".into(),
+        }));
+        assert!(matches!(
+            rx.recv().unwrap().0,
+            Ok(Reply::Response {
+                successful: true,
+                ..
+            })
+        ));
+        // The end of the connection settles the rest and stops the sweep.
+        m.close_all(Error::new(ErrorKind::ConnectionClosed, "gone"));
+        let (outcome, _) = far.recv_timeout(Duration::from_secs(5)).expect("settled");
+        assert_eq!(outcome.err().unwrap().kind(), ErrorKind::ConnectionClosed);
+        sweep.join().unwrap();
+        // Registering after the end settles at once with the reason.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let done: ReplyFn = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        assert!(m
+            .register_call(Expect::Response, "ping", Duration::from_secs(1), done)
+            .is_none());
+        assert_eq!(
+            rx.try_recv().unwrap().err().unwrap().kind(),
+            ErrorKind::ConnectionClosed
+        );
+    }
+
+    /// While the reader defers wake-ups, replies to calls are held and settled, in order, by
+    /// `flush_wakeups`; outside a deferral they are settled at once.
+    #[test]
+    fn replies_are_held_while_the_reader_defers_wakeups() {
+        let m = PendingMap::new();
+        let (a, ra) = call(&m, 60_000);
+        let (b, rb) = call(&m, 60_000);
+        let pong = || {
+            Ok(Reply::Response {
+                successful: true,
+                result: String::new(),
+            })
+        };
+        super::super::events::defer_wakeups();
+        m.take(a).unwrap().settle(pong());
+        m.take(b).unwrap().settle(pong());
+        assert!(ra.try_recv().is_err() && rb.try_recv().is_err());
+        super::super::events::flush_wakeups();
+        let (ta, tb) = (ra.try_recv().unwrap().1, rb.try_recv().unwrap().1);
+        assert!(ta <= tb);
+        let (c, rc) = call(&m, 60_000);
+        m.take(c).unwrap().settle(pong());
+        assert!(rc.try_recv().is_ok());
+    }
 
     #[test]
     fn ids_wrap_and_skip_pending() {

@@ -14,13 +14,13 @@ use crate::client::Client;
 use crate::{Error, ErrorKind};
 
 use super::boundary::{arg_bytes, arg_fn, arg_out, arg_ref, arg_str, call, value};
-use super::call::{start_async, Call};
+use super::call::{block_settled, start_async, start_async_settled, Call, Settle};
 use super::callback::{Callback, PieDropCallback};
 use super::dispatch::Dispatcher;
 use super::error::{Fail, FfiResult, PieError};
 use super::hash::write_hash;
 use super::key::PieKey;
-use super::op::{take_result, OpCtx, PieOp, Start};
+use super::op::{take_result, Forget, OpCtx, PieOp, Start};
 use super::options::PieConnectOptions;
 use super::runtime::{on_runtime_thread, Rt};
 use super::status::PieStatus;
@@ -548,6 +548,15 @@ unsafe fn ping(client: *const PieClient) -> FfiResult<Call<impl Future<Output = 
     Ok(c.call(async move { Ok(core.ping().await?) }))
 }
 
+/// A ping the core settles itself (`Err` before the protocol is known: use [`ping`]).
+fn start_ping(c: &ClientShared, settle: Settle<()>) -> Result<Option<Forget>, ()> {
+    let core = c.core.clone();
+    match c.core.start_ping(move |r| settle(r.map_err(Fail::from))) {
+        Ok(started) => Ok(started.map(|s| Box::new(move || core.forget_request(s)) as Forget)),
+        Err(_) => Err(()),
+    }
+}
+
 /// Round trip to the server. Errors: PIE_STATUS_NULL_POINTER, PIE_STATUS_TIMEOUT,
 /// PIE_STATUS_CONNECTION_CLOSED, PIE_STATUS_CLIENT_CLOSED.
 #[no_mangle]
@@ -555,7 +564,13 @@ pub unsafe extern "C" fn pie_client_ping(
     client: *const PieClient,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    call(out_err, || ping(client)?.block())
+    call(out_err, || {
+        let c = client_arg(client)?;
+        match block_settled(|settle| start_ping(c, settle).is_ok()) {
+            Some(outcome) => outcome,
+            None => ping(client)?.block(),
+        }
+    })
 }
 
 /// Asynchronous pie_client_ping (no result value).
@@ -565,7 +580,17 @@ pub unsafe extern "C" fn pie_client_ping_async(
     out_op: *mut *mut PieOp,
     out_err: *mut *mut PieError,
 ) -> PieStatus {
-    start_async(out_op, out_err, || ping(client))
+    start_async_settled(
+        out_op,
+        out_err,
+        || {
+            let c = client_arg(client)?;
+            Ok(PieOp::settled_by(c.ctx(), |op| {
+                start_ping(c, Box::new(move |r| op.settle(r)))
+            }))
+        },
+        || ping(client),
+    )
 }
 
 unsafe fn query(

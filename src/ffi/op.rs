@@ -53,10 +53,15 @@ pub(crate) enum Start {
     Runtime,
 }
 
+/// Forgets the request of an operation settled by the core, when the operation is cancelled
+/// or freed first (its late reply is then ignored).
+pub(crate) type Forget = Box<dyn FnOnce() + Send>;
+
 #[derive(Default)]
 struct OpState {
     result: Option<FfiResult<Value>>,
     callback: Option<Callback<OpFn>>,
+    forget: Option<Forget>,
     /// Threads in `PieOp::wait`: without any, completing needs no (system-call) notify.
     waiters: usize,
 }
@@ -178,11 +183,37 @@ impl Runner {
 pub struct PieOp {
     state: Mutex<OpState>,
     done: Condvar,
-    run: Arc<Runner>,
+    /// `None` for an operation the core settles itself (`PieOp::settled_by`).
+    run: Option<Arc<Runner>>,
     dispatcher: Arc<Dispatcher>,
     _keep_alive: Option<Arc<dyn Any + Send + Sync>>,
     // Last, so the runtime outlives everything else the operation holds.
     rt: Rt,
+}
+
+/// Settles an operation made by [`PieOp::settled_by`]: called once by the core with the
+/// outcome, on whichever thread has it. Holds no reference: a freed operation is simply gone.
+/// Dropped without settling (a libpie bug), it fails the operation rather than leave it
+/// running forever.
+pub(crate) struct OpSettle(Option<Weak<PieOp>>);
+
+impl OpSettle {
+    pub(crate) fn settle<T: Send + 'static>(mut self, outcome: FfiResult<T>) {
+        if let Some(op) = self.0.take().and_then(|op| op.upgrade()) {
+            op.complete(outcome.map(|v| Some(Box::new(v) as Box<dyn Any + Send>)));
+        }
+    }
+}
+
+impl Drop for OpSettle {
+    fn drop(&mut self) {
+        if let Some(op) = self.0.take().and_then(|op| op.upgrade()) {
+            op.complete(Err(Fail::new(
+                PieStatus::Internal,
+                "libpie lost track of the operation (a bug)",
+            )));
+        }
+    }
 }
 
 /// Runs `fut`, bounded by `limit` if given.
@@ -213,6 +244,7 @@ impl PieOp {
         F: Future<Output = FfiResult<T>> + Send + 'static,
         T: Send + 'static,
     {
+        ctx.rt.call_starting();
         let future: OpFuture = Box::pin(async move {
             bounded(limit, fut)
                 .await
@@ -221,24 +253,53 @@ impl PieOp {
         let op = Arc::new_cyclic(|weak| PieOp {
             state: Mutex::new(OpState::default()),
             done: Condvar::new(),
-            run: Arc::new(Runner {
+            run: Some(Arc::new(Runner {
                 future: Mutex::new(Some(future)),
                 notified: AtomicBool::new(false),
                 handle: ctx.rt.handle().clone(),
                 op: weak.clone(),
-            }),
+            })),
             dispatcher: ctx.dispatcher,
             _keep_alive: ctx.keep_alive,
             rt: ctx.rt,
         });
-        match start {
-            Start::Here => op.run.run(),
-            Start::Runtime => {
-                let run = Arc::clone(&op.run);
-                op.rt.handle().spawn(async move { run.run() });
+        if let Some(run) = &op.run {
+            match start {
+                Start::Here => run.run(),
+                Start::Runtime => {
+                    let run = Arc::clone(run);
+                    op.rt.handle().spawn(async move { run.run() });
+                }
             }
         }
         op
+    }
+
+    /// An operation the core settles by calling a function (no future, no task, no timer per
+    /// operation). `start` hands the core an [`OpSettle`] and returns `Err` if it declined
+    /// (then there is no operation: use [`start`](Self::start)), or the hook that forgets
+    /// the request if the operation is cancelled or freed before it is settled.
+    pub(crate) fn settled_by(
+        ctx: OpCtx,
+        start: impl FnOnce(OpSettle) -> Result<Option<Forget>, ()>,
+    ) -> Option<Arc<PieOp>> {
+        let op = Arc::new(PieOp {
+            state: Mutex::new(OpState::default()),
+            done: Condvar::new(),
+            run: None,
+            dispatcher: ctx.dispatcher,
+            _keep_alive: ctx.keep_alive,
+            rt: ctx.rt,
+        });
+        let forget = start(OpSettle(Some(Arc::downgrade(&op)))).ok()?;
+        if let Some(forget) = forget {
+            let mut st = lock(&op.state);
+            // Settled already (e.g. on this thread): nothing left to forget.
+            if st.result.is_none() {
+                st.forget = Some(forget);
+            }
+        }
+        Some(op)
     }
 
     /// Records the result (first one wins: a cancelled operation stays cancelled), wakes waiters
@@ -250,6 +311,8 @@ impl PieOp {
                 return;
             }
             st.result = Some(result);
+            // Settled or cancelled: either way the core has nothing left to forget.
+            st.forget = None;
             (st.callback.take(), st.waiters > 0)
         };
         if waiters {
@@ -319,11 +382,17 @@ impl PieOp {
     /// Finishes a running operation with CANCELLED and drops its future (on this thread,
     /// unless this thread is inside the operation's own poll).
     fn cancel(self: &Arc<Self>) {
+        let forget = lock(&self.state).forget.take();
         self.complete(Err(Fail::new(
             PieStatus::Cancelled,
             "the operation was cancelled",
         )));
-        self.run.discard_future();
+        if let Some(forget) = forget {
+            forget();
+        }
+        if let Some(run) = &self.run {
+            run.discard_future();
+        }
     }
 
     /// Applies `pick` to the successful value of type `T`: PENDING while running, the failure
@@ -360,7 +429,9 @@ impl PieOp {
 
 impl Drop for PieOp {
     fn drop(&mut self) {
-        self.run.discard_future();
+        if let Some(run) = &self.run {
+            run.discard_future();
+        }
         // A callback still registered can never be called now; dropping it releases its
         // user_data on the callback thread.
         drop(lock(&self.state).callback.take());

@@ -2,6 +2,7 @@
 //! shut down when the last of them is freed, so a host that frees everything has no libpie
 //! thread left.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
@@ -14,8 +15,67 @@ use super::status::PieStatus;
 /// cancelled at their next await point, so this only matters for a task stuck in a blocking call.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How far ahead the timer keeper keeps a wake-up armed while calls are being made.
+const KEEPER_TICK: Duration = Duration::from_millis(50);
+
+/// Keeps the runtime's timer armed a little ahead while the host makes calls.
+///
+/// Every request arms a timeout, usually from a host thread. Tokio wakes its driver thread
+/// (an eventfd write, and a context switch when that thread is asleep) whenever a new timer
+/// would fire before the driver's next planned wake-up; with nothing armed that is every
+/// timer, so every request paid for a wake-up that did nothing. While calls arrive, the
+/// keeper sleeps in short ticks, so a request's far-off timeout never needs one. After a tick
+/// with no call it stops, and the next call wakes it once: an idle client makes no wake-ups.
+struct TimerKeeper {
+    /// A call started since the keeper's last tick.
+    active: AtomicBool,
+    /// The keeper is parked waiting for `wake` (no tick armed).
+    idle: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl TimerKeeper {
+    fn new() -> TimerKeeper {
+        TimerKeeper {
+            active: AtomicBool::new(false),
+            idle: AtomicBool::new(true),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// A call is starting: costs two atomic operations, and one wake-up after an idle period.
+    fn touch(&self) {
+        if !self.active.load(Ordering::Relaxed) {
+            self.active.store(true, Ordering::SeqCst);
+        }
+        if self.idle.load(Ordering::SeqCst) && self.idle.swap(false, Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            self.wake.notified().await;
+            loop {
+                tokio::time::sleep(KEEPER_TICK).await;
+                if self.active.swap(false, Ordering::SeqCst) {
+                    continue;
+                }
+                self.idle.store(true, Ordering::SeqCst);
+                // A call that started between the swap and the store saw `idle` false and
+                // sent no wake: look again, so it does not pay for its timers.
+                if self.active.load(Ordering::SeqCst) && self.idle.swap(false, Ordering::SeqCst) {
+                    continue;
+                }
+                break;
+            }
+        }
+    }
+}
+
 struct RtInner {
     handle: Handle,
+    keeper: Arc<TimerKeeper>,
     /// Ends the driver thread's `block_on`; the thread then shuts the runtime down.
     stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     driver: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -86,8 +146,11 @@ impl Rt {
                 ));
             }
         };
+        let keeper = Arc::new(TimerKeeper::new());
+        handle.spawn(Arc::clone(&keeper).run());
         let inner = Arc::new(RtInner {
             handle,
+            keeper,
             stop: Mutex::new(Some(stop)),
             driver: Mutex::new(Some(driver)),
         });
@@ -97,6 +160,11 @@ impl Rt {
 
     pub(crate) fn handle(&self) -> &Handle {
         &self.0.handle
+    }
+
+    /// Called as a network call starts (before it arms its timeouts); see [`TimerKeeper`].
+    pub(crate) fn call_starting(&self) {
+        self.0.keeper.touch();
     }
 }
 

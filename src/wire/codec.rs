@@ -170,5 +170,8 @@ pub fn decode_server(frame: &[u8]) -> Result<ServerMessage, DecodeError> {
     if let Some(msg) = super::fast::decode_event_message(frame) {
         return Ok(msg);
     }
+    if let Some(msg) = super::fast::decode_response(frame) {
+        return Ok(msg);
+    }
     decode(frame)
 }

@@ -248,7 +248,7 @@ pub(crate) struct ProtoShared {
     fast: AtomicU8,
     state: watch::Sender<Option<Protocol>>,
     /// Held while a frame is logged and queued, so the log has the wire order.
-    order: tokio::sync::Mutex<()>,
+    order: Mutex<()>,
     pub(crate) sent: Mutex<SentLog>,
     pub(crate) routes: Mutex<Routes>,
     /// Detached launches (which find their id by listing before and after) take it for
@@ -270,7 +270,7 @@ impl ProtoShared {
                 Some(Protocol::V05) => V05,
             }),
             state: watch::Sender::new(initial),
-            order: tokio::sync::Mutex::new(()),
+            order: Mutex::new(()),
             sent: Mutex::new(SentLog::default()),
             routes: Mutex::new(Routes::new(config.instance_queue_limit_bytes)),
             launches: tokio::sync::RwLock::new(()),
@@ -331,12 +331,22 @@ pub(crate) async fn send(
     frame: Vec<u8>,
     ack: Option<oneshot::Sender<()>>,
 ) -> Result<()> {
+    send_now(shared, entry, frame, ack)
+}
+
+/// [`send`] for callers without a future (it never waits).
+pub(crate) fn send_now(
+    shared: &Shared,
+    entry: Sent,
+    frame: Vec<u8>,
+    ack: Option<oneshot::Sender<()>>,
+) -> Result<()> {
     if shared.proto.get() == Some(Protocol::Jan2026) {
-        return shared.send_frame(frame, ack).await;
+        return shared.send_frame(frame, ack);
     }
-    let _order = shared.proto.order.lock().await;
+    let _order = shared.proto.order.lock().unwrap_or_else(|e| e.into_inner());
     shared.proto.sent().push(entry);
-    shared.send_frame(frame, ack).await
+    shared.send_frame(frame, ack)
 }
 
 /// The automatic-detection probe (§12): `auth_identify` as the connection's first frame. Its

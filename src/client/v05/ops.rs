@@ -475,14 +475,8 @@ impl Client {
             process_id: id,
             message,
         });
-        let t = self.config().request_timeout;
-        match tokio::time::timeout(t, send(shared, Sent::Forget, frame, None)).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!("send: the connection did not accept the message within {t:?}"),
-            )),
-        }
+        // Never waits: the frame is written or queued for the writer at once.
+        send(shared, Sent::Forget, frame, None).await
     }
 
     /// `transfer_file` (§5.9): chunks handed to the socket in order, progress after each.

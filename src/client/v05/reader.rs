@@ -93,7 +93,7 @@ impl Reader05 {
                 self.shared.proto.sent().answered(corr_id);
                 match self.shared.pending.take(corr_id) {
                     Some(p) => {
-                        let _ = p.tx.send(Ok(Reply::Response {
+                        p.settle(Ok(Reply::Response {
                             successful: ok,
                             result,
                         }));
@@ -164,7 +164,7 @@ impl Reader05 {
                 let pending = culprit.and_then(|id| self.shared.pending.take(id));
                 match pending {
                     Some(p) => {
-                        let _ = p.tx.send(Err(Error::new(ErrorKind::Protocol, message)));
+                        p.settle(Err(Error::new(ErrorKind::Protocol, message)));
                     }
                     None => self.ignored(),
                 }

@@ -1,0 +1,146 @@
+//! Requests started without a future, for callers that are not async (the C API).
+//!
+//! A future-based call costs a task or a poll loop, a oneshot channel and a tokio timer per
+//! request; each timer armed from a host thread may also wake the runtime's driver. Here the
+//! reply goes straight from the reader to a function, and the timeout is a deadline in the
+//! pending entry, enforced by the connection's deadline sweep (`pending::sweep_task`). The
+//! outcome is the same as the async call's: same frames, same errors, same log lines.
+
+use super::pending::{Expect, Reply};
+use super::v05::{self, Protocol, Sent};
+use super::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::wire::{self, ClientMessage};
+use crate::wire05;
+
+/// A request started by [`Client::start_ping`] and friends, to forget if its caller gives up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Started(u32);
+
+impl Client {
+    /// Sends a request answered by a `response` and calls `done` with `(successful, result)`
+    /// (or the failure) exactly once: on this thread if it fails before anything is sent,
+    /// otherwise on the thread that settles it. `None`: nothing is pending any more.
+    pub(crate) fn start_response(
+        &self,
+        what: &'static str,
+        make: impl FnOnce(u32) -> Vec<u8>,
+        done: impl FnOnce(Result<(bool, String)>) + Send + 'static,
+    ) -> Option<Started> {
+        if let Err(e) = self.check_open() {
+            done(Err(e));
+            return None;
+        }
+        let shared = self.shared();
+        let timeout = self.config().request_timeout;
+        let on_reply = Box::new(move |reply: Result<Reply>| {
+            done(reply.and_then(|reply| match reply {
+                Reply::Response { successful, result } => Ok((successful, result)),
+                _ => Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("{what}: wrong reply type"),
+                )),
+            }))
+        });
+        let id = shared
+            .pending
+            .register_call(Expect::Response, what, timeout, on_reply)?;
+        if let Err(e) = v05::send_now(shared, Sent::Request(id), make(id), None) {
+            // Unless the reader settled it meanwhile (the connection ended), it is ours.
+            if let Some(p) = shared.pending.take(id) {
+                p.settle(Err(e));
+            }
+            return None;
+        }
+        Some(Started(id))
+    }
+
+    /// The request's caller gave up: its entry goes, and a late reply is ignored.
+    pub(crate) fn forget_request(&self, started: Started) {
+        self.shared().pending.remove(started.0);
+    }
+
+    /// [`ping`](Client::ping) without a future, once the protocol is known (`Err(done)`
+    /// before: use `ping`, which also settles the detection).
+    pub(crate) fn start_ping<D>(&self, done: D) -> std::result::Result<Option<Started>, D>
+    where
+        D: FnOnce(Result<()>) + Send + 'static,
+    {
+        let make: fn(u32) -> Vec<u8> = match self.protocol() {
+            Some(Protocol::Jan2026) => {
+                |corr_id| wire::encode_client(&ClientMessage::Ping { corr_id })
+            }
+            Some(Protocol::V05) => {
+                |corr_id| wire05::encode_client(&wire05::ClientMessage::Ping { corr_id })
+            }
+            None => return Err(done),
+        };
+        Ok(self.start_response("ping", make, move |r| {
+            done(r.and_then(|(ok, result)| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Error::new(ErrorKind::Server, result))
+                }
+            }))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ClientConfig;
+    use pie_sim::{SimConfig, Simulator};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn connected(rt: &tokio::runtime::Runtime, sim: &Simulator, timeout: Duration) -> Client {
+        let config = ClientConfig {
+            request_timeout: timeout,
+            ..ClientConfig::default()
+        };
+        rt.block_on(async {
+            let c = Client::connect_with(&sim.url(), config).await.unwrap();
+            c.authenticate("tester", None).await.unwrap();
+            c
+        })
+    }
+
+    /// Answered, timed out and forgotten pings: `done` is called exactly once with the
+    /// outcome (never after `forget_request`), and no entry is left pending.
+    #[test]
+    fn started_pings_settle_once_and_leave_nothing_pending() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let sim = Simulator::start(SimConfig::default()).unwrap();
+        let c = connected(&rt, &sim, Duration::from_millis(300));
+        let (tx, rx) = mpsc::channel();
+        let done = move |tx: mpsc::Sender<Result<()>>| move |r| tx.send(r).unwrap();
+
+        let started = c.start_ping(done(tx.clone())).ok().expect("protocol known");
+        assert!(started.is_some());
+        rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(c.debug_counts().pending, 0);
+
+        sim.faults().set_silence(true);
+        let forgotten = c.start_ping(done(tx.clone())).ok().unwrap().unwrap();
+        let unanswered = c.start_ping(done(tx.clone())).ok().unwrap().unwrap();
+        assert_eq!(c.debug_counts().pending, 2);
+        c.forget_request(forgotten);
+        assert_eq!(c.debug_counts().pending, 1);
+        let e = rx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+        assert_eq!(c.debug_counts().pending, 0);
+        c.forget_request(unanswered); // settled already: no effect
+        assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
+
+        // After close: settled at once, on this thread, with CLIENT_CLOSED.
+        rt.block_on(c.close()).unwrap();
+        assert!(c.start_ping(done(tx)).ok().unwrap().is_none());
+        let e = rx.try_recv().unwrap().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ClientClosed, "{e}");
+    }
+}
