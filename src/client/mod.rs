@@ -665,14 +665,8 @@ impl Client {
 
     /// Application-level ping (§6.1).
     async fn ping_jan(&self) -> Result<()> {
-        let t = self.config().request_timeout;
-        let (ok, result) = self
-            .request_response("ping", t, |corr_id| ClientMessage::Ping { corr_id })
-            .await?;
-        if !ok {
-            return Err(Error::new(ErrorKind::Server, result));
-        }
-        Ok(())
+        self.settled(|done| self.start_ping_as(Protocol::Jan2026, done))
+            .await
     }
 
     /// Internal counters (tests, diagnostics). Not a stable API.

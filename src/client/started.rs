@@ -12,6 +12,7 @@ use super::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::wire::{self, ClientMessage};
 use crate::wire05;
+use tokio::sync::oneshot;
 
 /// A request started by [`Client::start_ping`] and friends, to forget if its caller gives up.
 #[derive(Clone, Copy, Debug)]
@@ -66,16 +67,25 @@ impl Client {
     where
         D: FnOnce(Result<()>) + Send + 'static,
     {
-        let make: fn(u32) -> Vec<u8> = match self.protocol() {
-            Some(Protocol::Jan2026) => {
-                |corr_id| wire::encode_client(&ClientMessage::Ping { corr_id })
-            }
-            Some(Protocol::V05) => {
+        match self.protocol() {
+            Some(protocol) => Ok(self.start_ping_as(protocol, done)),
+            None => Err(done),
+        }
+    }
+
+    /// A ping in `protocol`'s encoding (both answer with a `response`).
+    pub(crate) fn start_ping_as(
+        &self,
+        protocol: Protocol,
+        done: impl FnOnce(Result<()>) + Send + 'static,
+    ) -> Option<Started> {
+        let make: fn(u32) -> Vec<u8> = match protocol {
+            Protocol::Jan2026 => |corr_id| wire::encode_client(&ClientMessage::Ping { corr_id }),
+            Protocol::V05 => {
                 |corr_id| wire05::encode_client(&wire05::ClientMessage::Ping { corr_id })
             }
-            None => return Err(done),
         };
-        Ok(self.start_response("ping", make, move |r| {
+        self.start_response("ping", make, move |r| {
             done(r.and_then(|(ok, result)| {
                 if ok {
                     Ok(())
@@ -83,7 +93,45 @@ impl Client {
                     Err(Error::new(ErrorKind::Server, result))
                 }
             }))
-        }))
+        })
+    }
+
+    /// Awaits a request started without a future by `start`, which gets the function to
+    /// settle it with. Dropping the future forgets the request.
+    pub(crate) async fn settled<T: Send + 'static>(
+        &self,
+        start: impl FnOnce(Box<dyn FnOnce(Result<T>) + Send>) -> Option<Started>,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let started = start(Box::new(move |outcome| {
+            let _ = tx.send(outcome);
+        }));
+        let mut pending = ForgetOnDrop {
+            client: self,
+            started,
+        };
+        let outcome = rx.await;
+        pending.started = None;
+        outcome.unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Internal,
+                "the request was lost (a libpie bug)",
+            ))
+        })
+    }
+}
+
+/// Forgets a started request when the future awaiting it is dropped first.
+struct ForgetOnDrop<'a> {
+    client: &'a Client,
+    started: Option<Started>,
+}
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(started) = self.started.take() {
+            self.client.forget_request(started);
+        }
     }
 }
 

@@ -143,16 +143,8 @@ impl Client {
     }
 
     pub(crate) async fn ping05(&self) -> Result<()> {
-        let (ok, result) = self
-            .request05("ping", |corr_id| {
-                wire05::encode_client(&M::Ping { corr_id })
-            })
-            .await?;
-        if ok {
-            Ok(())
-        } else {
-            Err(refused(result))
-        }
+        self.settled(|done| self.start_ping_as(Protocol::V05, done))
+            .await
     }
 
     pub(crate) async fn query05(&self, subject: &str, record: &str) -> Result<String> {
