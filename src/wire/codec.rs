@@ -26,7 +26,10 @@ impl std::error::Error for DecodeError {}
 fn encode<T: serde::Serialize>(msg: &T) -> Vec<u8> {
     // Serializing these plain data types into a Vec cannot fail: no maps with non-string keys,
     // no sequences of unknown length, and writing to memory is infallible.
-    rmp_serde::to_vec_named(msg).expect("protocol messages always serialize")
+    // Most messages are small: one allocation, not a Vec grown four times.
+    let mut out = Vec::with_capacity(128);
+    rmp_serde::encode::write_named(&mut out, msg).expect("protocol messages always serialize");
+    out
 }
 
 fn decode<'a, T: serde::Deserialize<'a>>(frame: &'a [u8]) -> Result<T, DecodeError> {
