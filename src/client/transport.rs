@@ -118,6 +118,10 @@ impl AsyncRead for QuickAckTcp {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        // Replies the reader held back (`pending::flush_deferred_settles`) are settled before
+        // it touches the socket again: every frame already received has been processed, and
+        // the waiting caller should not also wait for this system call.
+        super::pending::flush_deferred_settles();
         let this = self.get_mut();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
         // Armed when the reader is about to wait: what arrives while it waits is ACKed at once
