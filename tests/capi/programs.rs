@@ -188,7 +188,11 @@ fn run_with(name: &str, on_ready: impl FnOnce(&Simulator)) {
         }
         None => Command::new(&exe),
     };
-    cmd.env("PIE_TEST_URL", sim.url())
+    // cargo's LD_LIBRARY_PATH (target/<profile>, .../deps) would win over the program's
+    // RUNPATH, and target/<profile>/libpie.so.0.2 (made by the quick start and the binding
+    // stages) points at the library of the last `cargo build`, not of this test run.
+    cmd.env_remove("LD_LIBRARY_PATH")
+        .env("PIE_TEST_URL", sim.url())
         .env("PIE_TEST_AUTH_URL", auth.url())
         .env("PIE_TEST_TOKEN", sim.internal_token())
         .env("PIE_TEST_USER", "carol")

@@ -53,7 +53,9 @@ fn c_v05_api_against_the_05_simulator() {
     let sim = pie_sim::v05::Simulator::start(pie_sim::v05::Config::default()).unwrap();
     // What a user types: host and port; libpie adds /v1/ws and detects the protocol.
     let url = sim.url().trim_end_matches("/v1/ws").to_string();
+    // Not cargo's LD_LIBRARY_PATH: it would load target/<profile>/libpie.so.0.2 (see programs.rs).
     let mut child = Command::new(&exe)
+        .env_remove("LD_LIBRARY_PATH")
         .env("PIE_TEST_URL", &url)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

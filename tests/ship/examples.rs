@@ -52,7 +52,10 @@ fn example(exe: &Path) -> Command {
         }
         None => Command::new(exe),
     };
-    cmd.env("PIE_INFERLETS05", root().join("tests/inferlets05"));
+    // The program's RUNPATH decides which libpie it loads, not cargo's LD_LIBRARY_PATH (which
+    // would find target/<profile>/libpie.so.0.2, the library of the last `cargo build`).
+    cmd.env_remove("LD_LIBRARY_PATH")
+        .env("PIE_INFERLETS05", root().join("tests/inferlets05"));
     cmd
 }
 

@@ -70,6 +70,8 @@ fn pkg_config(args: &[&str]) -> Vec<String> {
 fn run_quickstart(exe: &Path) {
     let sim = Simulator::start(SimConfig::default()).expect("simulator starts");
     let mut cmd = Command::new(exe);
+    // The installed library, found through the program's RUNPATH (not cargo's LD_LIBRARY_PATH).
+    cmd.env_remove("LD_LIBRARY_PATH");
     cmd.arg(sim.url()).arg("installed");
     let out = run_ok(
         &mut cmd,
@@ -366,6 +368,7 @@ fn clang_module_map_imports_cpie() {
         .arg(format!("-Wl,-rpath,{}", inst.lib().display()));
     run_ok(&mut clang, LIMIT, "clang -fmodules");
     let mut run = Command::new(&exe);
+    run.env_remove("LD_LIBRARY_PATH");
     let out = run_ok(&mut run, LIMIT, "module map program");
     let n: Vec<u32> = VERSION.split('.').map(|p| p.parse().unwrap()).collect();
     let number = n[0] * 10000 + n[1] * 100 + n[2];
