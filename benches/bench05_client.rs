@@ -3,7 +3,8 @@
 //! clients, printing the same JSON object.
 //!
 //!     cargo bench --bench bench05_client -- --url ws://127.0.0.1:PORT/v1/ws \
-//!         [--pings N] [--events N] [--launches N]
+//!         [--pings N] [--events N] [--launches N] [--c-api]
+//!     ... --url URL [--pings N] --ping-floor | --ping-floor-threaded
 //!
 //! `stream-lines@0.1.0` must be installed (bench05.py does it). CPU time: getrusage of this
 //! process (all threads: the runtime's workers and the reader).
@@ -57,6 +58,8 @@ struct Args {
     c_api: bool,
     /// Only pings, by the smallest client there is (`ping_floor`): what any client must spend.
     ping_floor: bool,
+    /// Only pings, by the smallest client with a network thread (`ping_floor_threaded`).
+    ping_floor_threaded: bool,
 }
 
 fn parse_args() -> Args {
@@ -70,6 +73,7 @@ fn parse_args() -> Args {
         no_quickack: false,
         c_api: false,
         ping_floor: false,
+        ping_floor_threaded: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -86,6 +90,7 @@ fn parse_args() -> Args {
             "--no-quickack" => args.no_quickack = true,
             "--c-api" => args.c_api = true,
             "--ping-floor" => args.ping_floor = true,
+            "--ping-floor-threaded" => args.ping_floor_threaded = true,
             "--bench" => {} // added by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -315,37 +320,51 @@ mod c_api {
     }
 }
 
-/// The floor of a ping's client CPU: one thread, a blocking std socket (TCP_NODELAY), the
-/// WebSocket upgrade written by hand, one pre-encoded masked `ping` frame written per request
-/// and frames read until the binary reply (the text `turn_done` frames are skipped). No
-/// runtime, no decoding beyond the frame header. Prints the ping figures only.
-fn ping_floor(args: &Args) {
-    use std::io::{Read, Write};
-    let address = args
-        .url
-        .strip_prefix("ws://")
-        .and_then(|rest| rest.split('/').next())
-        .expect("--ping-floor needs a ws://host:port/... URL");
-    let mut socket = std::net::TcpStream::connect(address).expect("connect");
-    socket.set_nodelay(true).expect("TCP_NODELAY");
-    let upgrade = format!(
-        "GET /v1/ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-         x-pie-identity: libpie/bench05-floor\r\n\r\n"
-    );
-    socket.write_all(upgrade.as_bytes()).expect("upgrade");
-    let mut buffer = vec![0u8; 1 << 16];
-    let (mut start, mut end) = (0usize, 0usize);
-    // The upgrade response: up to the blank line (the server sends nothing more before a request).
-    while !buffer[..end].windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = socket.read(&mut buffer[end..]).expect("upgrade response");
-        assert!(n > 0, "closed during the upgrade");
-        end += n;
+/// A server connection for the floors: the WebSocket upgrade written by hand on a blocking std
+/// socket (TCP_NODELAY), server frames parsed from one buffer (they are unmasked and short:
+/// 7-bit or 16-bit lengths).
+struct FloorSocket {
+    socket: std::net::TcpStream,
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl FloorSocket {
+    fn connect(url: &str) -> FloorSocket {
+        use std::io::{Read, Write};
+        let address = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .expect("the ping floors need a ws://host:port/... URL");
+        let mut socket = std::net::TcpStream::connect(address).expect("connect");
+        socket.set_nodelay(true).expect("TCP_NODELAY");
+        let upgrade = format!(
+            "GET /v1/ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             x-pie-identity: libpie/bench05-floor\r\n\r\n"
+        );
+        socket.write_all(upgrade.as_bytes()).expect("upgrade");
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut end = 0usize;
+        // The upgrade response: up to the blank line (the server sends nothing more before a
+        // request).
+        while !buffer[..end].windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buffer[end..]).expect("upgrade response");
+            assert!(n > 0, "closed during the upgrade");
+            end += n;
+        }
+        assert!(buffer.starts_with(b"HTTP/1.1 101"), "upgrade refused");
+        FloorSocket {
+            socket,
+            buffer,
+            start: 0,
+            end: 0,
+        }
     }
-    assert!(buffer.starts_with(b"HTTP/1.1 101"), "upgrade refused");
-    end = 0;
-    // {"type": "ping", "corr_id": <u32>} in MessagePack, in a masked binary frame (zero mask).
-    let frame = |corr_id: u32| {
+
+    /// {"type": "ping", "corr_id": <u32>} in MessagePack, in a masked binary frame (zero mask).
+    fn ping_frame(corr_id: u32) -> Vec<u8> {
         let mut body = vec![0x82, 0xa4];
         body.extend_from_slice(b"type");
         body.push(0xa4);
@@ -357,37 +376,69 @@ fn ping_floor(args: &Args) {
         let mut out = vec![0x82, 0x80 | body.len() as u8, 0, 0, 0, 0];
         out.extend_from_slice(&body);
         out
-    };
-    let mut one_ping = |corr_id: u32| {
-        socket.write_all(&frame(corr_id)).expect("write");
+    }
+
+    /// The opcode of the whole frame at the front of the buffer, consumed; None if the
+    /// buffer does not hold one.
+    fn take_buffered_frame(&mut self) -> Option<u8> {
+        let (start, end, buffer) = (self.start, self.end, &self.buffer);
+        if end - start < 2 {
+            return None;
+        }
+        let (opcode, len7) = (buffer[start] & 0x0f, (buffer[start + 1] & 0x7f) as usize);
+        let (header, len) = match len7 {
+            126 if end - start >= 4 => (
+                4,
+                u16::from_be_bytes([buffer[start + 2], buffer[start + 3]]) as usize,
+            ),
+            126 => return None,
+            n => (2, n),
+        };
+        if end - start < header + len {
+            return None;
+        }
+        self.start += header + len;
+        Some(opcode)
+    }
+
+    /// Blocks until the next binary frame (the text `turn_done` frames are skipped).
+    fn next_binary(&mut self) {
+        use std::io::Read;
         loop {
-            // A whole frame buffered (server frames are unmasked, short: 7-bit or 16-bit length)?
-            if end - start >= 2 {
-                let (opcode, len7) = (buffer[start] & 0x0f, (buffer[start + 1] & 0x7f) as usize);
-                let (header, len) = if len7 == 126 && end - start >= 4 {
-                    (
-                        4,
-                        u16::from_be_bytes([buffer[start + 2], buffer[start + 3]]) as usize,
-                    )
-                } else {
-                    (2, len7)
-                };
-                if (len7 != 126 || header == 4) && end - start >= header + len {
-                    start += header + len;
-                    if opcode == 2 {
-                        return;
-                    }
-                    continue;
+            while let Some(opcode) = self.take_buffered_frame() {
+                if opcode == 2 {
+                    return;
                 }
             }
-            if start == end {
-                (start, end) = (0, 0);
+            if self.start == self.end {
+                (self.start, self.end) = (0, 0);
             }
-            let n = socket.read(&mut buffer[end..]).expect("read");
+            let n = self
+                .socket
+                .read(&mut self.buffer[self.end..])
+                .expect("read");
             assert!(n > 0, "server closed the connection");
-            end += n;
+            self.end += n;
         }
-    };
+    }
+
+    /// Whether a whole binary frame is buffered (the next `next_binary` needs no read).
+    fn holds_binary_frame(&mut self) -> bool {
+        let (start, end) = (self.start, self.end);
+        let binary = loop {
+            match self.take_buffered_frame() {
+                Some(2) => break true,
+                Some(_) => continue,
+                None => break false,
+            }
+        };
+        (self.start, self.end) = (start, end);
+        binary
+    }
+}
+
+/// Runs `pings` round trips after 50 warm-up ones and prints the floor's JSON line.
+fn measure_floor(name: &str, args: &Args, mut one_ping: impl FnMut(u32)) {
     for corr_id in 1..=50 {
         one_ping(corr_id);
     }
@@ -400,17 +451,83 @@ fn ping_floor(args: &Args) {
     }
     let ping_cpu = cpu_seconds() - cpu;
     println!(
-        "{{\"client\": \"ping-floor\", \"pings\": {}, \"ping_median_us\": {:.3}, \"ping_cpu_us\": {:.3}}}",
+        "{{\"client\": \"{name}\", \"pings\": {}, \"ping_median_us\": {:.3}, \"ping_cpu_us\": {:.3}}}",
         rtts.len(),
         median(&mut rtts) * 1e6,
         ping_cpu / args.pings as f64 * 1e6
     );
 }
 
+/// The floor of a ping's client CPU: one thread writes a pre-encoded ping frame and reads
+/// frames until the binary reply. No runtime, no decoding beyond the frame header. Prints the
+/// ping figures only.
+fn ping_floor(args: &Args) {
+    use std::io::Write;
+    let mut floor = FloorSocket::connect(&args.url);
+    measure_floor("ping-floor", args, |corr_id| {
+        floor
+            .socket
+            .write_all(&FloorSocket::ping_frame(corr_id))
+            .expect("write");
+        floor.next_binary();
+    });
+}
+
+/// The same floor for a client with a network thread of its own, as libpie (and any library
+/// whose calls return while its own thread reads the socket) is built: the caller writes the
+/// frame and sleeps on a condition variable; the network thread blocks in `read`, and wakes the
+/// caller when it has read the reply and no further reply is buffered. What it spends
+/// over `ping_floor` is the thread hand-off alone.
+fn ping_floor_threaded(args: &Args) {
+    use std::io::Write;
+    use std::sync::{Arc, Condvar, Mutex};
+    let mut reading = FloorSocket::connect(&args.url);
+    let mut writer = reading.socket.try_clone().expect("clone the socket");
+    // (replies read, the caller sleeps)
+    let shared = Arc::new((Mutex::new((0u64, false)), Condvar::new()));
+    let network = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("floor-network".into())
+        .spawn(move || {
+            let mut unpublished = 0u64;
+            loop {
+                reading.next_binary();
+                unpublished += 1;
+                if !reading.holds_binary_frame() {
+                    let mut st = network.0.lock().unwrap();
+                    st.0 += unpublished;
+                    unpublished = 0;
+                    if st.1 {
+                        network.1.notify_one();
+                    }
+                }
+            }
+        })
+        .expect("spawn the network thread");
+    let mut sent = 0u64;
+    measure_floor("ping-floor-threaded", args, |corr_id| {
+        writer
+            .write_all(&FloorSocket::ping_frame(corr_id))
+            .expect("write");
+        sent += 1;
+        let mut st = shared.0.lock().unwrap();
+        while st.0 < sent {
+            st.1 = true;
+            st = shared.1.wait(st).unwrap();
+            st.1 = false;
+        }
+    });
+    // The network thread blocks in `read` until the process exits.
+}
+
 fn main() {
     let args = parse_args();
     if args.ping_floor {
         ping_floor(&args);
+        return;
+    }
+    if args.ping_floor_threaded {
+        ping_floor_threaded(&args);
         return;
     }
     if args.c_api {

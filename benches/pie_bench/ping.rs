@@ -8,7 +8,7 @@
 //! the C API (`pie_client_ping_async` × 64, then `pie_op_wait` each) and the Rust core (64
 //! futures joined). Rounds alternate between the variants so drift hits all alike.
 
-use crate::rawping::{self, RawClient};
+use crate::rawping::{self, RawClient, ThreadedRawClient};
 use crate::report::{per_sec, us, Lat, Report};
 use crate::{capi, core, sim::Sim, sys, Ctx};
 use futures_util::future::join_all;
@@ -30,6 +30,8 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
     rq.debug_set_direct_writes(false);
     let mut raw = RawClient::connect(&sim.url)?;
     let mut raw_id = 1000u32;
+    let mut raw2 = RawClient::connect(&sim.url)?.into_threaded();
+    let mut raw2_id = 1000u32;
 
     let mut raw_round = |n: usize| -> Result<Vec<Duration>, String> {
         let mut v = Vec::with_capacity(n);
@@ -38,6 +40,17 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
             let frame = rawping::ping_frame(raw_id);
             let t = Instant::now();
             raw.ping(&frame, raw_id)?;
+            v.push(t.elapsed());
+        }
+        Ok(v)
+    };
+    let mut raw2_round = |n: usize| -> Result<Vec<Duration>, String> {
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            raw2_id = raw2_id.wrapping_add(1);
+            let frame = rawping::ping_frame(raw2_id);
+            let t = Instant::now();
+            raw2.ping(&frame, raw2_id)?;
             v.push(t.elapsed());
         }
         Ok(v)
@@ -78,15 +91,22 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
 
     // Warm-up: connections, allocator, branch predictors.
     raw_round(200)?;
+    raw2_round(200)?;
     c_round(200)?;
     task_round(200)?;
     block_round(&rc, 200)?;
     block_round(&rq, 200)?;
-    let (mut rv, mut cv, mut tv, mut bv, mut qv) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut rv, mut r2v, mut cv, mut tv, mut bv, mut qv) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     // Context switches of this process per ping: each thread hand-off on the way of a request
     // shows up as a sleeping thread woken (the raw client sleeps once, in its read).
-    let mut csw = [0u64; 5];
+    let mut csw = [0u64; 6];
     let switches = |slot: &mut u64, f: &mut dyn FnMut() -> Result<Vec<Duration>, String>| {
         let before = sys::context_switches();
         let r = f();
@@ -99,10 +119,12 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
         tv.extend(switches(&mut csw[2], &mut || task_round(per_round))?);
         bv.extend(switches(&mut csw[3], &mut || block_round(&rc, per_round))?);
         qv.extend(switches(&mut csw[4], &mut || block_round(&rq, per_round))?);
+        r2v.extend(switches(&mut csw[5], &mut || raw2_round(per_round))?);
     }
     let per_ping = |slot: u64| slot as f64 / (per_round * rounds) as f64;
-    let (rl, cl, tl, bl, ql) = (
+    let (rl, r2l, cl, tl, bl, ql) = (
         Lat::of(rv),
+        Lat::of(r2v),
         Lat::of(cv),
         Lat::of(tv),
         Lat::of(bv),
@@ -127,6 +149,18 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
         format!(
             "write frame + read reply, nothing else; {:.2} context switches per ping",
             per_ping(csw[0])
+        ),
+    );
+    rep.row(
+        "ping",
+        format!(
+            "raw with a network thread: the caller writes, a thread of its own reads and wakes it, median / p99 (n={})",
+            r2l.n
+        ),
+        line(&r2l),
+        format!(
+            "{}: the price of the hand-off alone",
+            vs_raw(&r2l, csw[5])
         ),
     );
     rep.row(
@@ -187,7 +221,8 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
         r_med <= 1.05,
     );
 
-    in_flight(ctx, rep, &mut raw, &c, &rc, &rq)?;
+    in_flight(ctx, rep, &mut raw, &mut raw2, &c, &rc, &rq)?;
+    drop(raw2);
     drop(c);
     ctx.rt.block_on(rc.close()).map_err(|e| e.to_string())?;
     ctx.rt.block_on(rq.close()).map_err(|e| e.to_string())?;
@@ -199,6 +234,7 @@ fn in_flight(
     ctx: &Ctx,
     rep: &mut Report,
     raw: &mut RawClient,
+    raw2: &mut ThreadedRawClient,
     c: &capi::CClient,
     rc: &pie::Client,
     rq: &pie::Client,
@@ -216,6 +252,13 @@ fn in_flight(
         let t = Instant::now();
         for _ in 0..k {
             raw.ping_batch(&frames, first, n)?;
+        }
+        Ok(t.elapsed())
+    };
+    let mut raw2_round = |k: usize, gathered: bool| -> Result<Duration, String> {
+        let t = Instant::now();
+        for _ in 0..k {
+            raw2.ping_batch(&frames, first, n, gathered)?;
         }
         Ok(t.elapsed())
     };
@@ -238,35 +281,84 @@ fn in_flight(
         })
     };
     raw_round(5)?;
+    raw2_round(5, true)?;
+    raw2_round(5, false)?;
     c_round(5)?;
     core_round(rc, 5)?;
     core_round(rq, 5)?;
-    let (mut rt, mut ct, mut kt, mut qt) = (
+    let (mut rt, mut r2t, mut r3t, mut ct, mut kt, mut qt) = (
+        Duration::ZERO,
+        Duration::ZERO,
         Duration::ZERO,
         Duration::ZERO,
         Duration::ZERO,
         Duration::ZERO,
     );
+    // Per variant: context switches and CPU time of this process (every thread; the
+    // simulator is another process), per ping.
+    let mut cost = [(0u64, Duration::ZERO); 4];
+    let measured = |slot: &mut (u64, Duration), f: &mut dyn FnMut() -> Result<Duration, String>| {
+        let (csw, cpu) = (sys::context_switches(), sys::cpu_time());
+        let r = f();
+        slot.0 += sys::context_switches().saturating_sub(csw);
+        slot.1 += sys::cpu_time().saturating_sub(cpu);
+        r
+    };
     for _ in 0..rounds {
-        rt += raw_round(per_round)?;
-        ct += c_round(per_round)?;
+        rt += measured(&mut cost[0], &mut || raw_round(per_round))?;
+        r2t += measured(&mut cost[1], &mut || raw2_round(per_round, true))?;
+        r3t += measured(&mut cost[2], &mut || raw2_round(per_round, false))?;
+        ct += measured(&mut cost[3], &mut || c_round(per_round))?;
         kt += core_round(rc, per_round)?;
         qt += core_round(rq, per_round)?;
     }
     let pings = (per_round * rounds * IN_FLIGHT) as f64;
+    let per_request = |slot: (u64, Duration)| {
+        format!(
+            "{:.2} context switches and {:.2} µs of CPU per ping",
+            slot.0 as f64 / pings,
+            slot.1.as_secs_f64() * 1e6 / pings
+        )
+    };
     let rate = |d: Duration| pings / d.as_secs_f64().max(1e-9);
-    let (raw_rate, c_rate, core_rate, queued_rate) = (rate(rt), rate(ct), rate(kt), rate(qt));
+    let (raw_rate, raw2_rate, raw3_rate, c_rate, core_rate, queued_rate) =
+        (rate(rt), rate(r2t), rate(r3t), rate(ct), rate(kt), rate(qt));
     rep.row(
         "ping",
         format!("raw ceiling: {IN_FLIGHT} pings in flight, pings/s ({pings} pings)"),
         per_sec(raw_rate),
-        "one write of 64 frames, then 64 replies read",
+        format!(
+            "one write of 64 frames, then 64 replies read; {}",
+            per_request(cost[0])
+        ),
+    );
+    rep.row(
+        "ping",
+        format!("raw with a network thread: {IN_FLIGHT} pings in flight, one write, pings/s"),
+        per_sec(raw2_rate),
+        format!(
+            "{:.2}× raw: one write of 64 frames, each reply waited for; {}",
+            raw2_rate / raw_rate,
+            per_request(cost[1])
+        ),
+    );
+    rep.row(
+        "ping",
+        format!(
+            "raw with a network thread: {IN_FLIGHT} pings in flight, a write per request, pings/s"
+        ),
+        per_sec(raw3_rate),
+        format!(
+            "{:.2}× raw: each frame written as its request is made; {}",
+            raw3_rate / raw_rate,
+            per_request(cost[2])
+        ),
     );
     rep.row(
         "ping",
         format!("C API: {IN_FLIGHT} pie_client_ping_async in flight, pings/s"),
         per_sec(c_rate),
-        format!("{:.2}× raw", c_rate / raw_rate),
+        format!("{:.2}× raw; {}", c_rate / raw_rate, per_request(cost[3])),
     );
     rep.row(
         "ping",

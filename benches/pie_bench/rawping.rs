@@ -310,3 +310,142 @@ impl RawClient {
         }
     }
 }
+
+/// The raw client with a network thread: the smallest client shaped like libpie (and like any
+/// library whose calls return while a thread of its own reads the socket). The caller writes
+/// its pre-encoded frames itself (as libpie's direct writes do, and all of a batch in one write,
+/// which libpie's one-call-per-request API cannot), then sleeps on a condition variable; the
+/// network thread blocks in `read`, decodes every reply it has, and wakes the caller once per
+/// run of buffered frames (libpie's batching too). No runtime, no allocation per request.
+/// What it costs over `RawClient` is the price of the thread hand-off alone: libpie cannot
+/// beat this client without giving up its network thread.
+pub struct ThreadedRawClient {
+    writer: TcpStream,
+    replies: std::sync::Arc<Replies>,
+    network: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Replies {
+    state: std::sync::Mutex<RepliesState>,
+    arrived: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct RepliesState {
+    done: std::collections::HashSet<u32>,
+    caller_waits: bool,
+    ended: Option<String>,
+}
+
+/// Whether `buffered` starts with a whole server frame (unmasked; 7-, 16- or 64-bit length).
+fn holds_whole_frame(buffered: &[u8]) -> bool {
+    if buffered.len() < 2 {
+        return false;
+    }
+    let (header, len) = match buffered[1] & 0x7f {
+        126 if buffered.len() >= 4 => (4, u16::from_be_bytes([buffered[2], buffered[3]]) as usize),
+        127 if buffered.len() >= 10 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&buffered[2..10]);
+            (10, u64::from_be_bytes(b) as usize)
+        }
+        126 | 127 => return false,
+        n => (2, n as usize),
+    };
+    buffered.len() >= header + len
+}
+
+impl RawClient {
+    /// The same connection, its replies read from now on by a network thread.
+    pub fn into_threaded(self) -> ThreadedRawClient {
+        let replies = std::sync::Arc::new(Replies::default());
+        let shared = replies.clone();
+        let mut reading = self;
+        let writer = reading.writer.try_clone().expect("clone the raw socket");
+        let network = std::thread::Builder::new()
+            .name("raw-network".into())
+            .spawn(move || {
+                let mut run = Vec::new();
+                let why = loop {
+                    match reading.read_response() {
+                        Ok(id) => run.push(id),
+                        Err(e) => break e,
+                    }
+                    // The next read would wait (or the next frame is incomplete): hand the run
+                    // over, waking the caller only if it sleeps.
+                    if !holds_whole_frame(reading.reader.buffer()) {
+                        let mut st = shared.state.lock().unwrap();
+                        st.done.extend(run.drain(..));
+                        if st.caller_waits {
+                            shared.arrived.notify_one();
+                        }
+                    }
+                };
+                let mut st = shared.state.lock().unwrap();
+                st.done.extend(run.drain(..));
+                st.ended = Some(why);
+                shared.arrived.notify_all();
+            })
+            .expect("spawn the raw network thread");
+        ThreadedRawClient {
+            writer,
+            replies,
+            network: Some(network),
+        }
+    }
+}
+
+impl ThreadedRawClient {
+    fn wait_for(&self, corr_id: u32) -> Result<(), String> {
+        let mut st = self.replies.state.lock().unwrap();
+        loop {
+            if st.done.remove(&corr_id) {
+                return Ok(());
+            }
+            if let Some(why) = &st.ended {
+                return Err(format!("raw (threaded): {why}"));
+            }
+            st.caller_waits = true;
+            st = self.replies.arrived.wait(st).unwrap();
+            st.caller_waits = false;
+        }
+    }
+
+    /// One round trip: write the frame, sleep until the network thread has its reply.
+    pub fn ping(&mut self, frame: &[u8], corr_id: u32) -> Result<(), String> {
+        self.writer.write_all(frame).map_err(|e| e.to_string())?;
+        self.wait_for(corr_id)
+    }
+
+    /// `n` pings (consecutive corr_ids from `first`), then each reply waited for in order (as
+    /// a host waits for its operations one by one). `gathered`: all frames in one write (what
+    /// a client can do when it knows the whole batch); otherwise a write per request as it is
+    /// made (what a call-per-request API does when it sends each request at once).
+    pub fn ping_batch(
+        &mut self,
+        frames: &[u8],
+        first: u32,
+        n: u32,
+        gathered: bool,
+    ) -> Result<(), String> {
+        let chunk = if gathered {
+            frames.len()
+        } else {
+            frames.len() / n as usize
+        };
+        for frame in frames.chunks(chunk) {
+            self.writer.write_all(frame).map_err(|e| e.to_string())?;
+        }
+        (first..first + n).try_for_each(|id| self.wait_for(id))
+    }
+}
+
+impl Drop for ThreadedRawClient {
+    fn drop(&mut self) {
+        let _ = self.writer.shutdown(std::net::Shutdown::Both);
+        if let Some(network) = self.network.take() {
+            let _ = network.join();
+        }
+    }
+}

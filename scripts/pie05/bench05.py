@@ -2,7 +2,8 @@
 """bench05: libpie against the Python clients on the same real pie-server 0.5.2, in one run.
 
 usage (through bench05.sh, which provides the server):
-    bench05.py [--quick] [--libpie COMMAND] [--libpie-core COMMAND] [--no-pin] [--json FILE]
+    bench05.py [--quick] [--libpie COMMAND] [--libpie-core COMMAND] [--floor COMMAND] [--no-pin]
+               [--json FILE]
 
 Clients, each in its own process, one after the other against the same server:
   raw         rawws.py: blocking socket, own WebSocket framing, msgpack C codec
@@ -12,6 +13,9 @@ Clients, each in its own process, one after the other against the same server:
               (bench05.sh passes benches/bench05_client.rs --c-api: the C ABI, as a C host calls it)
   libpie-core optional (--libpie-core COMMAND): the same for the Rust core (bench05.sh passes
               bench05_client.rs without --c-api); reported, the targets are checked on libpie
+  floor       optional (--floor COMMAND, bench05.sh passes bench05_client.rs): the ping floors, the
+  floor-thread  smallest clients there are (--ping-floor: the calling thread writes and reads;
+              --ping-floor-threaded: a network thread reads and wakes the caller); reported only
 Measurements: ping round trip (median, p99) and client CPU per ping; stdout events/s from one
 stream-lines process with n = 100,000 (timed from the launch call to the return event) and
 client CPU per event; launch -> first stdout (median of 20, timed from the launch call).
@@ -131,6 +135,8 @@ def main():
                         help="command of libpie's bench client (see the docstring)")
     parser.add_argument("--libpie-core", default=os.environ.get("PIE05_BENCH_LIBPIE_CORE"),
                         help="command of a second libpie client (the Rust core), reported only")
+    parser.add_argument("--floor", default=os.environ.get("PIE05_BENCH_FLOOR"),
+                        help="command of bench05_client.rs: adds the ping floors, reported only")
     parser.add_argument("--json", help="also write all figures to this file")
     parser.add_argument("--no-pin", action="store_true",
                         help="leave the server and the clients on every core (see the docstring)")
@@ -154,6 +160,9 @@ def main():
         clients.append(("libpie", shlex.split(args.libpie)))
     if args.libpie_core:
         clients.append(("libpie-core", shlex.split(args.libpie_core)))
+    if args.floor:
+        clients.append(("floor", shlex.split(args.floor) + ["--ping-floor"]))
+        clients.append(("floor-thread", shlex.split(args.floor) + ["--ping-floor-threaded"]))
     results = {}
     for name, command in clients:
         print(f"bench05: running {name} ...", file=sys.stderr, flush=True)
@@ -186,7 +195,7 @@ def report(results, sizes):
     for n in names:
         r = results[n]
         if r and "server_cpu_s" in r:
-            per = r["server_cpu_s"] / (r["pings"] + r["events"] + 50) * 1e6
+            per = r["server_cpu_s"] / (r["pings"] + r.get("events", 0) + 50) * 1e6
             print(f"server CPU during the {n} run: {r['server_cpu_s']:.1f} s (≈ {per:.1f} µs per ping or event)")
 
     python = [results[n] for n in ("raw", "pie-client") if results.get(n)]
@@ -213,6 +222,11 @@ def report(results, sizes):
     for label, ok, bound in targets:
         verdict = "n/a (no libpie figures)" if not libpie else ("PASS" if ok(libpie) else "MISS")
         print(f"{verdict:>5}  {label} ({bound})")
+    floor, threaded = results.get("floor"), results.get("floor-thread")
+    if floor and threaded:
+        print(f"ping floors: {floor['ping_cpu_us']:.1f} µs of client CPU per ping when the calling thread "
+              f"reads the socket, {threaded['ping_cpu_us']:.1f} µs with a network thread that reads and "
+              f"wakes the caller (libpie's shape)")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,6 @@ if [[ " $* " != *" --libpie "* ]]; then
     exit 1
   fi
   case "$built" in /*) ;; *) built="$ROOT/$built" ;; esac
-  args+=(--libpie "$built --c-api" --libpie-core "$built")
+  args+=(--libpie "$built --c-api" --libpie-core "$built" --floor "$built")
 fi
 exec bash "$HERE/with_server.sh" --no-install --retries 0 -- "$PIE05_VENV/bin/python" "$HERE/bench05.py" "${args[@]}"
