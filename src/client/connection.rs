@@ -718,12 +718,15 @@ pub(crate) const FLOOD_GAP: Duration = Duration::from_micros(200);
 
 /// Decides when the reader naps between reads instead of waiting for the next frame: only
 /// during a flood (`FLOOD_WAKES` wake-ups in a row, each less than `FLOOD_GAP` after the one
-/// before: a request's reply and its follow-up frame are not a flood), only while no request
-/// waits for its reply (`PendingMap::begin_nap`), and only as long as each nap gathers more
-/// than one frame.
+/// before: a request's reply and its follow-up frame are not a flood, nor is a host making
+/// requests one after another, however fast: a wake-up that follows one which brought a reply
+/// starts the count again), only while no request waits for its reply
+/// (`PendingMap::begin_nap`), and only as long as each nap gathers more than one frame.
 struct ReadPacer {
     window: Duration,
     last_wake: Option<std::time::Instant>,
+    /// `PendingMap::taken` at the last wake-up.
+    taken_at_last_wake: u64,
     short_gaps: u32,
     flood: bool,
     /// The flood was just detected: the next nap is its first.
@@ -739,6 +742,7 @@ impl ReadPacer {
         ReadPacer {
             window,
             last_wake: None,
+            taken_at_last_wake: 0,
             short_gaps: 0,
             flood: false,
             entering: false,
@@ -751,12 +755,15 @@ impl ReadPacer {
         self.frames_since_nap = self.frames_since_nap.saturating_add(1);
     }
 
-    /// The reader woke up for a frame after waiting for it.
-    fn woke(&mut self) {
+    /// The reader woke up for a frame after waiting for it; `taken` is `PendingMap::taken`.
+    fn woke(&mut self, taken: u64) {
         let now = std::time::Instant::now();
-        let short = self
-            .last_wake
-            .is_some_and(|last| now.duration_since(last) < FLOOD_GAP);
+        // Replies since the last wake-up: the gap was a round trip, not output pouring in.
+        let replies = std::mem::replace(&mut self.taken_at_last_wake, taken) != taken;
+        let short = !replies
+            && self
+                .last_wake
+                .is_some_and(|last| now.duration_since(last) < FLOOD_GAP);
         self.short_gaps = if short { self.short_gaps + 1 } else { 0 };
         if !self.flood && self.short_gaps >= FLOOD_WAKES {
             self.flood = true;
@@ -836,7 +843,7 @@ pub(crate) async fn reader_task(
                     next = stream.next() => next,
                 };
                 super::events::defer_wakeups();
-                pacer.woke();
+                pacer.woke(shared.pending.taken());
                 pacer.took_frame();
                 next
             }
@@ -954,11 +961,32 @@ mod tests {
     use super::*;
 
     /// `n` wake-ups `gap` apart, as the reader reports them.
+    /// `n` wake-ups `gap` apart, none after a reply (output).
     fn wakes(p: &mut ReadPacer, n: u32, gap: Duration) {
         for _ in 0..n {
-            p.woke();
+            p.woke(0);
             std::thread::sleep(gap);
         }
+    }
+
+    /// Requests made one after another, each answered by a reply and a follow-up frame
+    /// (Pie 0.5's `turn_done`) read on separate wake-ups, all far closer together than
+    /// `FLOOD_GAP`: request traffic, never a flood, so the reader never naps (a nap would hold
+    /// the next request's reply until the request ends it, a wake-up of the reader's thread
+    /// per request). The same wake-ups without replies are a flood.
+    #[test]
+    fn requests_one_after_another_are_not_a_flood() {
+        let window = Duration::from_millis(1);
+        let mut p = ReadPacer::new(window);
+        for taken in 1..=(4 * FLOOD_WAKES as u64) {
+            p.woke(taken); // the reply to the previous request (counted by `take`)
+            assert!(!p.nap_first());
+            p.woke(taken); // its follow-up frame
+            assert!(!p.nap_first());
+        }
+        let mut p = ReadPacer::new(window);
+        wakes(&mut p, 2 * (FLOOD_WAKES + 1), Duration::ZERO);
+        assert!(p.nap_first());
     }
 
     #[test]

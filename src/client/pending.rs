@@ -12,7 +12,7 @@ use crate::pie_log;
 use crate::wire::InstanceInfo;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -180,6 +180,9 @@ pub(crate) struct PendingMap {
     nap_end: Notify,
     /// Wakes the deadline sweep (`sweep_task`) for a deadline earlier than its next wake-up.
     sweep_wake: Notify,
+    /// Entries taken so far (replies, mostly): the reader's pacer tells request traffic from
+    /// a flood of output by it.
+    taken: AtomicU64,
 }
 
 impl PendingMap {
@@ -194,6 +197,7 @@ impl PendingMap {
             napping: AtomicBool::new(false),
             nap_end: Notify::new(),
             sweep_wake: Notify::new(),
+            taken: AtomicU64::new(0),
         }
     }
 
@@ -335,7 +339,16 @@ impl PendingMap {
 
     /// Take the entry for a reply (reader). `None`: not pending (stray or timed-out reply).
     pub(crate) fn take(&self, id: u32) -> Option<Pending> {
-        self.lock().map.remove(&id)
+        let taken = self.lock().map.remove(&id);
+        if taken.is_some() {
+            self.taken.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// How many entries `take` has handed out so far.
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken.load(Ordering::Relaxed)
     }
 
     /// Forget an entry (timeout / cancellation). A no-op if the reply already took it.

@@ -88,6 +88,9 @@ fn parse_port(url: &str, p: &str) -> Result<u16> {
 pub(crate) struct QuickAckTcp {
     inner: TcpStream,
     quickack: bool,
+    /// Armed since the last read that returned data. The reader finds nothing twice before it
+    /// waits (a look, then the wait); the first arming has sent the ACK for what was read.
+    armed: bool,
 }
 
 impl QuickAckTcp {
@@ -123,12 +126,18 @@ impl AsyncRead for QuickAckTcp {
         // the waiting caller should not also wait for this system call.
         super::pending::flush_deferred_settles();
         let this = self.get_mut();
+        let before = buf.filled().len();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
         // Armed when the reader is about to wait: what arrives while it waits is ACKed at once
         // (arming also sends an ACK still scheduled). A read that returns data needs no arming:
-        // the reader reads again, and arms when that read finds nothing.
-        if this.quickack && read.is_pending() {
-            this.arm_quickack();
+        // the reader reads again, and arms when that read finds nothing; once per wait.
+        match &read {
+            Poll::Pending if this.quickack && !this.armed => {
+                this.arm_quickack();
+                this.armed = true;
+            }
+            Poll::Ready(Ok(())) if buf.filled().len() > before => this.armed = false,
+            _ => {}
         }
         read
     }
@@ -328,6 +337,7 @@ pub(crate) async fn open(url: &str, config: &ClientConfig) -> Result<Ws> {
     let tcp = QuickAckTcp {
         inner: tcp,
         quickack: config.tcp_quickack,
+        armed: false,
     };
     let transport = match tls {
         None => Transport::Plain(tcp),
