@@ -382,11 +382,17 @@ impl PieOp {
     /// Finishes a running operation with CANCELLED and drops its future (on this thread,
     /// unless this thread is inside the operation's own poll).
     fn cancel(self: &Arc<Self>) {
-        let forget = lock(&self.state).forget.take();
-        self.complete(Err(Fail::new(
-            PieStatus::Cancelled,
-            "the operation was cancelled",
-        )));
+        let (forget, finished) = {
+            let mut st = lock(&self.state);
+            (st.forget.take(), st.result.is_some())
+        };
+        // Freeing a finished operation (the usual case) builds no error: the result stands.
+        if !finished {
+            self.complete(Err(Fail::new(
+                PieStatus::Cancelled,
+                "the operation was cancelled",
+            )));
+        }
         if let Some(forget) = forget {
             forget();
         }
