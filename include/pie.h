@@ -486,7 +486,8 @@ enum PieStatus pie_connect_options_set_instance_queue_limit_bytes(struct PieConn
 /*
  Sets the event batching window in microseconds (default 1000; 0 turns batching off). Only
  during a flood of output (four frames in a row each less than 200 µs after the previous
- one) and while no request waits for its reply, the connection's reader waits up to this
+ one; replies to requests made one after another are not a flood) and while no request
+ waits for its reply, the connection's reader waits up to this
  long between socket reads and queues what arrived meanwhile at once: one wake-up of libpie
  and of the host per batch instead of per event, which cuts the client's CPU time per event
  several-fold (docs/PIE05-SERVER.md). Each event of such a flood may arrive up to this much

@@ -24,7 +24,8 @@ pub struct ClientConfig {
     /// (PROTOCOL.md §16). Default true.
     pub tcp_quickack: bool,
     /// Event batching window. During a flood of output (four wake-ups in a row, each less than
-    /// 200 µs after the previous one) and while no request waits for its reply, the reader waits
+    /// 200 µs after the previous one; wake-ups that follow a reply do not count) and while no
+    /// request waits for its reply, the reader waits
     /// up to this long between socket reads and takes what arrived meanwhile at once: one
     /// wake-up for many events instead of one each (client CPU per event falls several-fold;
     /// docs/PIE05-SERVER.md). Costs each event of such a flood at most this much extra latency;
