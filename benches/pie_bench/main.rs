@@ -18,6 +18,7 @@ mod rawping;
 mod report;
 mod scale;
 mod sim;
+mod stackping;
 mod streaming;
 mod sys;
 mod upload;

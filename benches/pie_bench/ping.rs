@@ -221,7 +221,13 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
         r_med <= 1.05,
     );
 
-    in_flight(ctx, rep, &mut raw, &mut raw2, &c, &rc, &rq)?;
+    let mut references = References {
+        raw: &mut raw,
+        threaded: &mut raw2,
+        stack: crate::stackping::StackClient::connect(&sim.url)?,
+    };
+    in_flight(ctx, rep, &mut references, &c, &rc, &rq)?;
+    drop(references);
     drop(raw2);
     drop(c);
     ctx.rt.block_on(rc.close()).map_err(|e| e.to_string())?;
@@ -229,16 +235,27 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
     Ok(())
 }
 
+/// The clients that are not libpie, each on its own connection to the same simulator.
+struct References<'a> {
+    raw: &'a mut RawClient,
+    threaded: &'a mut ThreadedRawClient,
+    stack: crate::stackping::StackClient,
+}
+
 /// 64 pings in flight: batches of 64 on one connection, rate over all batches of each variant.
 fn in_flight(
     ctx: &Ctx,
     rep: &mut Report,
-    raw: &mut RawClient,
-    raw2: &mut ThreadedRawClient,
+    references: &mut References,
     c: &capi::CClient,
     rc: &pie::Client,
     rq: &pie::Client,
 ) -> Result<(), String> {
+    let References {
+        raw,
+        threaded: raw2,
+        stack,
+    } = references;
     let batches = if ctx.quick { 60 } else { 300 };
     let rounds = 10;
     let per_round = batches / rounds;
@@ -259,6 +276,13 @@ fn in_flight(
         let t = Instant::now();
         for _ in 0..k {
             raw2.ping_batch(&frames, first, n, gathered)?;
+        }
+        Ok(t.elapsed())
+    };
+    let mut stack_round = |k: usize| -> Result<Duration, String> {
+        let t = Instant::now();
+        for _ in 0..k {
+            stack.ping_batch(first, n)?;
         }
         Ok(t.elapsed())
     };
@@ -283,10 +307,12 @@ fn in_flight(
     raw_round(5)?;
     raw2_round(5, true)?;
     raw2_round(5, false)?;
+    stack_round(5)?;
     c_round(5)?;
     core_round(rc, 5)?;
     core_round(rq, 5)?;
-    let (mut rt, mut r2t, mut r3t, mut ct, mut kt, mut qt) = (
+    let (mut rt, mut r2t, mut r3t, mut st, mut ct, mut kt, mut qt) = (
+        Duration::ZERO,
         Duration::ZERO,
         Duration::ZERO,
         Duration::ZERO,
@@ -296,7 +322,7 @@ fn in_flight(
     );
     // Per variant: context switches and CPU time of this process (every thread; the
     // simulator is another process), per ping.
-    let mut cost = [(0u64, Duration::ZERO); 4];
+    let mut cost = [(0u64, Duration::ZERO); 5];
     let measured = |slot: &mut (u64, Duration), f: &mut dyn FnMut() -> Result<Duration, String>| {
         let (csw, cpu) = (sys::context_switches(), sys::cpu_time());
         let r = f();
@@ -308,6 +334,7 @@ fn in_flight(
         rt += measured(&mut cost[0], &mut || raw_round(per_round))?;
         r2t += measured(&mut cost[1], &mut || raw2_round(per_round, true))?;
         r3t += measured(&mut cost[2], &mut || raw2_round(per_round, false))?;
+        st += measured(&mut cost[4], &mut || stack_round(per_round))?;
         ct += measured(&mut cost[3], &mut || c_round(per_round))?;
         kt += core_round(rc, per_round)?;
         qt += core_round(rq, per_round)?;
@@ -321,8 +348,15 @@ fn in_flight(
         )
     };
     let rate = |d: Duration| pings / d.as_secs_f64().max(1e-9);
-    let (raw_rate, raw2_rate, raw3_rate, c_rate, core_rate, queued_rate) =
-        (rate(rt), rate(r2t), rate(r3t), rate(ct), rate(kt), rate(qt));
+    let (raw_rate, raw2_rate, raw3_rate, stack_rate, c_rate, core_rate, queued_rate) = (
+        rate(rt),
+        rate(r2t),
+        rate(r3t),
+        rate(st),
+        rate(ct),
+        rate(kt),
+        rate(qt),
+    );
     rep.row(
         "ping",
         format!("raw ceiling: {IN_FLIGHT} pings in flight, pings/s ({pings} pings)"),
@@ -352,6 +386,18 @@ fn in_flight(
             "{:.2}× raw: each frame written as its request is made; {}",
             raw3_rate / raw_rate,
             per_request(cost[2])
+        ),
+    );
+    rep.row(
+        "ping",
+        format!(
+            "libpie's stack without libpie (tokio, tokio-tungstenite, writer channel): {IN_FLIGHT} in flight, pings/s"
+        ),
+        per_sec(stack_rate),
+        format!(
+            "{:.2}× raw: each request encoded and queued as it is made; {}",
+            stack_rate / raw_rate,
+            per_request(cost[4])
         ),
     );
     rep.row(
