@@ -10,6 +10,7 @@ pub mod error;
 pub mod ffi;
 pub mod keys;
 pub mod log;
+mod msgpack;
 pub mod wire;
 pub mod wire05;
 

@@ -12,6 +12,7 @@ mod events;
 mod instance;
 mod pending;
 mod started;
+pub(crate) use started::StartedRequest;
 mod transport;
 mod upload;
 mod v05;

@@ -18,6 +18,19 @@ use tokio::sync::oneshot;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Started(u32);
 
+/// A started request with its client, for a caller without a `Client` at hand (an operation
+/// of the C API) to forget it later, from any thread.
+pub(crate) struct StartedRequest {
+    client: Client,
+    started: Started,
+}
+
+impl StartedRequest {
+    pub(crate) fn forget(self) {
+        self.client.forget_request(self.started);
+    }
+}
+
 impl Client {
     /// Sends a request answered by a `response` and calls `done` with `(successful, result)`
     /// (or the failure) exactly once: on this thread if it fails before anything is sent,
@@ -59,6 +72,14 @@ impl Client {
     /// The request's caller gave up: its entry goes, and a late reply is ignored.
     pub(crate) fn forget_request(&self, started: Started) {
         self.shared().pending.remove(started.0);
+    }
+
+    /// `started` with this client, to forget later ([`StartedRequest::forget`]).
+    pub(crate) fn request_handle(&self, started: Started) -> StartedRequest {
+        StartedRequest {
+            client: self.clone(),
+            started,
+        }
     }
 
     /// [`ping`](Client::ping) without a future, once the protocol is known (`Err(done)`

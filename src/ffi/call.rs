@@ -67,18 +67,15 @@ fn refuse_runtime_thread() -> FfiResult<()> {
     Ok(())
 }
 
-/// The function the core calls, once, with the outcome of a call it settles itself.
-pub(crate) type Settle<T> = Box<dyn FnOnce(FfiResult<T>) + Send>;
-
 /// Where the blocking form of a call the core settles itself waits for the outcome.
 type Slot<T> = (Mutex<Option<FfiResult<T>>>, Condvar);
 
 /// Fills the slot once. Dropped without filling it (a libpie bug), it fills it with an error
 /// rather than leave the caller waiting forever.
-struct Filler<T>(Option<Arc<Slot<T>>>);
+pub(crate) struct Filler<T>(Option<Arc<Slot<T>>>);
 
 impl<T> Filler<T> {
-    fn fill(mut self, outcome: FfiResult<T>) {
+    pub(crate) fn fill(mut self, outcome: FfiResult<T>) {
         if let Some(slot) = self.0.take() {
             *slot.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
             slot.1.notify_one();
@@ -98,18 +95,18 @@ impl<T> Drop for Filler<T> {
 }
 
 /// The blocking form of a call the core settles itself (see `PieOp::settled_by`): the
-/// caller's thread sleeps on a condition variable until the core calls the function handed
+/// caller's thread sleeps on a condition variable until the core fills the [`Filler`] handed
 /// to `start`; no PieOp, no task, no timer. `start` returns false if the core declined
 /// (then `None`: use the future form).
 pub(crate) fn block_settled<T: Send + 'static>(
-    start: impl FnOnce(Settle<T>) -> bool,
+    start: impl FnOnce(Filler<T>) -> bool,
 ) -> Option<FfiResult<T>> {
     if let Err(busy) = refuse_runtime_thread() {
         return Some(Err(busy));
     }
     let slot: Arc<Slot<T>> = Arc::new((Mutex::new(None), Condvar::new()));
     let filler = Filler(Some(Arc::clone(&slot)));
-    if !start(Box::new(move |outcome| filler.fill(outcome))) {
+    if !start(filler) {
         return None;
     }
     let mut value = slot.0.lock().unwrap_or_else(|e| e.into_inner());

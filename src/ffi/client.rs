@@ -14,7 +14,7 @@ use crate::client::Client;
 use crate::{Error, ErrorKind};
 
 use super::boundary::{arg_bytes, arg_fn, arg_out, arg_ref, arg_str, call, value};
-use super::call::{block_settled, start_async, start_async_settled, Call, Settle};
+use super::call::{block_settled, start_async, start_async_settled, Call};
 use super::callback::{Callback, PieDropCallback};
 use super::dispatch::Dispatcher;
 use super::error::{Fail, FfiResult, PieError};
@@ -548,11 +548,14 @@ unsafe fn ping(client: *const PieClient) -> FfiResult<Call<impl Future<Output = 
     Ok(c.call(async move { Ok(core.ping().await?) }))
 }
 
-/// A ping the core settles itself (`Err` before the protocol is known: use [`ping`]).
-fn start_ping(c: &ClientShared, settle: Settle<()>) -> Result<Option<Forget>, ()> {
-    let core = c.core.clone();
+/// A ping the core settles itself by calling `settle` (`Err` before the protocol is known:
+/// use [`ping`]). `settle` is stored in the request as it is: no box of its own.
+fn start_ping(
+    c: &ClientShared,
+    settle: impl FnOnce(FfiResult<()>) + Send + 'static,
+) -> Result<Option<Forget>, ()> {
     match c.core.start_ping(move |r| settle(r.map_err(Fail::from))) {
-        Ok(started) => Ok(started.map(|s| Box::new(move || core.forget_request(s)) as Forget)),
+        Ok(started) => Ok(started.map(|s| c.core.request_handle(s))),
         Err(_) => Err(()),
     }
 }
@@ -566,7 +569,7 @@ pub unsafe extern "C" fn pie_client_ping(
 ) -> PieStatus {
     call(out_err, || {
         let c = client_arg(client)?;
-        match block_settled(|settle| start_ping(c, settle).is_ok()) {
+        match block_settled(|filler| start_ping(c, move |r| filler.fill(r)).is_ok()) {
             Some(outcome) => outcome,
             None => ping(client)?.block(),
         }
@@ -586,7 +589,7 @@ pub unsafe extern "C" fn pie_client_ping_async(
         || {
             let c = client_arg(client)?;
             Ok(PieOp::settled_by(c.ctx(), |op| {
-                start_ping(c, Box::new(move |r| op.settle(r)))
+                start_ping(c, move |r| op.settle(r))
             }))
         },
         || ping(client),

@@ -55,7 +55,7 @@ pub(crate) enum Start {
 
 /// Forgets the request of an operation settled by the core, when the operation is cancelled
 /// or freed first (its late reply is then ignored).
-pub(crate) type Forget = Box<dyn FnOnce() + Send>;
+pub(crate) type Forget = crate::client::StartedRequest;
 
 #[derive(Default)]
 struct OpState {
@@ -394,7 +394,7 @@ impl PieOp {
             )));
         }
         if let Some(forget) = forget {
-            forget();
+            forget.forget();
         }
         if let Some(run) = &self.run {
             run.discard_future();

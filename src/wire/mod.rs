@@ -1,7 +1,6 @@
 //! Wire protocol layer: the Pie WebSocket/MessagePack messages of PROTOCOL.md (January 2026).
 //!
-//! This module is self-contained (it uses only serde, rmp-serde and blake3) so that the
-//! simulator crate can include the very same file and both sides agree byte for byte.
+//! The simulator (`sim/`) has a codec of its own, so that the two sides check each other.
 
 mod codec;
 mod fast;

@@ -1,41 +1,7 @@
 //! Canonical MessagePack encoding (the form the 0.5 server itself emits, §2).
 
 use super::{ClientMessage, ServerMessage};
-
-/// Writes into a `Vec`, which cannot fail; rmp's writers return `Result` only for I/O sinks.
-struct Out(Vec<u8>);
-
-impl Out {
-    fn with_capacity(n: usize) -> Out {
-        Out(Vec::with_capacity(n))
-    }
-    fn map(&mut self, len: u32) {
-        let _ = rmp::encode::write_map_len(&mut self.0, len);
-    }
-    fn str(&mut self, s: &str) {
-        let _ = rmp::encode::write_str(&mut self.0, s);
-    }
-    fn key_str(&mut self, key: &str, value: &str) {
-        self.str(key);
-        self.str(value);
-    }
-    fn key_uint(&mut self, key: &str, value: u64) {
-        self.str(key);
-        let _ = rmp::encode::write_uint(&mut self.0, value);
-    }
-    fn key_bool(&mut self, key: &str, value: bool) {
-        self.str(key);
-        let _ = rmp::encode::write_bool(&mut self.0, value);
-    }
-    fn key_bin(&mut self, key: &str, value: &[u8]) {
-        self.str(key);
-        let _ = rmp::encode::write_bin(&mut self.0, value);
-    }
-    fn header(&mut self, fields: u32, kind: &str) {
-        self.map(fields + 1);
-        self.key_str("type", kind);
-    }
-}
+use crate::msgpack::Out;
 
 /// Encode a client → server message.
 pub fn encode_client(msg: &ClientMessage<'_>) -> Vec<u8> {
@@ -160,7 +126,7 @@ pub fn encode_client(msg: &ClientMessage<'_>) -> Vec<u8> {
             o.key_bin("chunk_data", chunk_data);
         }
     }
-    o.0
+    o.into_bytes()
 }
 
 /// Encode a server → client message in the server's key order (for tests and fake servers).
@@ -201,14 +167,8 @@ pub fn encode_server(msg: &ServerMessage) -> Vec<u8> {
             o.key_uint("chunk_index", *chunk_index);
             o.key_uint("total_chunks", *total_chunks);
             o.key_bin("chunk_data", chunk_data);
-            o.str("name");
-            match name {
-                Some(n) => o.str(n),
-                None => {
-                    let _ = rmp::encode::write_nil(&mut o.0);
-                }
-            }
+            o.key_opt_str("name", name.as_deref());
         }
     }
-    o.0
+    o.into_bytes()
 }
