@@ -82,6 +82,9 @@ pub(crate) struct Shared {
     pub queued: AtomicUsize,
     /// Off only through `Client::debug_set_direct_writes` (benchmarks compare both ways).
     pub direct_writes: AtomicBool,
+    /// A caller left frames in the sink's buffer and asked the writer to flush them; cleared
+    /// by the writer under the sink's lock, before it flushes.
+    pub flush_requested: AtomicBool,
     pub writer: mpsc::UnboundedSender<WriterCmd>,
     /// Tells the reader to stop and clean up (close timeout, client dropped, writer failed).
     pub shutdown: Notify,
@@ -156,11 +159,11 @@ impl Shared {
         if self.queued.load(Ordering::SeqCst) != 0 {
             return Direct::Busy(data);
         }
-        // Several requests in flight: the writer batches their frames into fewer syscalls,
-        // which beats one write per caller for throughput; a lone request goes straight out.
-        if self.pending.len() > 1 {
-            return Direct::Busy(data);
-        }
+        // Several requests in flight: the frame goes into the sink's buffer here, and the
+        // writer task flushes the run of them in one write (fewer syscalls than a write per
+        // caller). Framing it here keeps that work, and the frame's allocation, on the
+        // caller's thread; a lone request goes straight out.
+        let burst = self.pending.len() > 1;
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
         match sink.poll_ready_unpin(&mut cx) {
             Poll::Ready(Ok(())) => {}
@@ -173,6 +176,15 @@ impl Shared {
         if let Err(e) = sink.start_send_unpin(Message::Binary(data)) {
             self.write_failed(&e);
             return Direct::Failed;
+        }
+        if burst {
+            drop(sink);
+            // One flush request per run: the writer clears the flag under the sink's lock
+            // before flushing, so a frame buffered after that asks again.
+            if !self.flush_requested.swap(true, Ordering::SeqCst) {
+                let _ = self.writer.send(WriterCmd::Flush);
+            }
+            return Direct::Written;
         }
         match sink.poll_flush_unpin(&mut cx) {
             Poll::Ready(Ok(())) => Direct::Written,
@@ -265,6 +277,8 @@ pub(crate) async fn writer_task(mut rx: mpsc::UnboundedReceiver<WriterCmd>, shar
     let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut sink = shared.sink.lock().await;
+        // The flush below covers every frame callers buffered so far.
+        shared.flush_requested.store(false, Ordering::SeqCst);
         let mut next = Some(first);
         let mut batched = 0;
         let mut frames = 0;

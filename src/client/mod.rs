@@ -151,6 +151,7 @@ impl Client {
             sink: tokio::sync::Mutex::new(sink),
             queued: AtomicUsize::new(0),
             direct_writes: AtomicBool::new(true),
+            flush_requested: AtomicBool::new(false),
             writer: writer_tx,
             shutdown: Notify::new(),
             end: OnceLock::new(),
