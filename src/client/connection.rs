@@ -350,14 +350,20 @@ impl Reader {
                 corr_id,
                 successful,
                 result,
-            } => self.deliver(corr_id, Incoming::Response { successful, result }),
+            } => self.deliver(
+                corr_id,
+                Incoming::Response {
+                    successful,
+                    result: Cow::Owned(result),
+                },
+            ),
             // Never sent by the real server; the reference clients treat it as a successful
             // response carrying the challenge (§7.8).
             ServerMessage::Challenge { corr_id, challenge } => self.deliver(
                 corr_id,
                 Incoming::Response {
                     successful: true,
-                    result: challenge,
+                    result: Cow::Owned(challenge),
                 },
             ),
             ServerMessage::InstanceLaunchResult {
@@ -429,7 +435,7 @@ impl Reader {
         }
     }
 
-    fn deliver(&mut self, corr_id: u32, incoming: Incoming) {
+    fn deliver(&mut self, corr_id: u32, incoming: Incoming<'_>) {
         let Some(pending) = self.shared.pending.take(corr_id) else {
             // Timed out, cancelled, or a stray extra reply (Q7): ignore.
             pie_log!(
@@ -446,8 +452,18 @@ impl Reader {
             return;
         };
         let reply = match (&pending.expect, incoming) {
-            (Expect::Response, Incoming::Response { successful, result }) => {
-                Ok(Reply::Response { successful, result })
+            // A successful ping's result is never read: no copy of it.
+            (Expect::Ack, Incoming::Response {
+                successful: true, ..
+            }) => Ok(Reply::Response {
+                successful: true,
+                result: String::new(),
+            }),
+            (Expect::Response | Expect::Ack, Incoming::Response { successful, result }) => {
+                Ok(Reply::Response {
+                    successful,
+                    result: result.into_owned(),
+                })
             }
             (
                 Expect::Launch { detached },
@@ -709,14 +725,19 @@ impl Reader {
     }
 }
 
-enum Incoming {
-    Response { successful: bool, result: String },
+enum Incoming<'a> {
+    /// The result is borrowed from the frame on the fast path: it is copied only if the
+    /// request reads it.
+    Response {
+        successful: bool,
+        result: Cow<'a, str>,
+    },
     Launch { successful: bool, message: String },
     Attach { successful: bool, message: String },
     List(Vec<wire::InstanceInfo>),
 }
 
-impl Incoming {
+impl Incoming<'_> {
     fn wire_name(&self) -> &'static str {
         match self {
             Incoming::Response { .. } => "response",
@@ -884,12 +905,22 @@ pub(crate) async fn reader_task(
                         }
                         return;
                     }
-                    match wire::decode_event_frame(&data) {
-                        Some(frame) => {
-                            reader05.saw_january();
-                            reader.route_frame(frame)
-                        }
-                        None => match wire::decode_server(&data) {
+                    if let Some(frame) = wire::decode_event_frame(&data) {
+                        reader05.saw_january();
+                        return reader.route_frame(frame);
+                    }
+                    if let Some(r) = wire::decode_response_frame(&data) {
+                        reader05.saw_january();
+                        let result = Cow::Borrowed(r.result);
+                        return reader.deliver(
+                            r.corr_id,
+                            Incoming::Response {
+                                successful: r.successful,
+                                result,
+                            },
+                        );
+                    }
+                    match wire::decode_server(&data) {
                             Ok(msg) => {
                                 reader05.saw_january();
                                 reader.handle(msg)
@@ -908,7 +939,6 @@ pub(crate) async fn reader_task(
                                     .undecodable_frames
                                     .fetch_add(1, Ordering::Relaxed);
                             }
-                        },
                     }
                 }));
                 if handled.is_err() {

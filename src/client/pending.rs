@@ -22,6 +22,8 @@ use tokio::sync::{mpsc, oneshot, Notify};
 #[derive(Debug, Clone)]
 pub(crate) enum Expect {
     Response,
+    /// A `response` whose result is read only if it failed (a ping's).
+    Ack,
     /// `instance_launch_result`; attached launches get an event queue from the reader.
     Launch {
         detached: bool,
@@ -37,7 +39,7 @@ pub(crate) enum Expect {
 impl Expect {
     pub(crate) fn wire_name(&self) -> &'static str {
         match self {
-            Expect::Response => "response",
+            Expect::Response | Expect::Ack => "response",
             Expect::Launch { .. } => "instance_launch_result",
             Expect::Attach { .. } => "instance_attach_result",
             Expect::List => "live_instances",

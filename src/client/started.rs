@@ -32,11 +32,13 @@ impl StartedRequest {
 }
 
 impl Client {
-    /// Sends a request answered by a `response` and calls `done` with `(successful, result)`
+    /// Sends a request answered by a `response` (`expect`: [`Expect::Response`], or
+    /// [`Expect::Ack`] if its result is read only on failure) and calls `done` with `(successful, result)`
     /// (or the failure) exactly once: on this thread if it fails before anything is sent,
     /// otherwise on the thread that settles it. `None`: nothing is pending any more.
     pub(crate) fn start_response(
         &self,
+        expect: Expect,
         what: &'static str,
         make: impl FnOnce(u32) -> Vec<u8>,
         done: impl FnOnce(Result<(bool, String)>) + Send + 'static,
@@ -58,7 +60,7 @@ impl Client {
         });
         let id = shared
             .pending
-            .register_call(Expect::Response, what, timeout, on_reply)?;
+            .register_call(expect, what, timeout, on_reply)?;
         if let Err(e) = v05::send_now(shared, Sent::Request(id), make(id), None) {
             // Unless the reader settled it meanwhile (the connection ended), it is ours.
             if let Some(p) = shared.pending.take(id) {
@@ -106,7 +108,7 @@ impl Client {
                 |corr_id| wire05::encode_client(&wire05::ClientMessage::Ping { corr_id })
             }
         };
-        self.start_response("ping", make, move |r| {
+        self.start_response(Expect::Ack, "ping", make, move |r| {
             done(r.and_then(|(ok, result)| {
                 if ok {
                     Ok(())

@@ -42,13 +42,9 @@ impl<'a> Reader<'a> {
         )
     }
 
-    /// A MessagePack str as an owned String. One spare byte of capacity lets the C layer append
-    /// its NUL terminator without reallocating.
+    /// A MessagePack str as an owned String (see [`owned`]).
     fn string(&mut self) -> Option<String> {
-        let raw = self.borrowed_str()?;
-        let mut s = String::with_capacity(raw.len() + 1);
-        s.push_str(raw);
-        Some(s)
+        self.borrowed_str().map(owned)
     }
 
     fn u32(&mut self) -> Option<u32> {
@@ -61,6 +57,13 @@ impl<'a> Reader<'a> {
         };
         u32::try_from(v).ok()
     }
+}
+
+/// `raw` as an owned String with one spare byte of capacity for the C layer's NUL terminator.
+fn owned(raw: &str) -> String {
+    let mut s = String::with_capacity(raw.len() + 1);
+    s.push_str(raw);
+    s
 }
 
 // Canonical prefixes: map header, "type" key and value, then the "instance_id" key.
@@ -136,15 +139,25 @@ pub fn decode_event_frame(frame: &[u8]) -> Option<EventFrame<'_>> {
     }
 }
 
-/// Decode a canonical `response` frame, or `None` when the frame is anything else.
-pub(super) fn decode_response(frame: &[u8]) -> Option<ServerMessage> {
+/// A canonical `response` frame with its result borrowed from the frame: a reply whose result
+/// nobody reads (a successful ping) costs no allocation.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ResponseFrame<'a> {
+    pub corr_id: u32,
+    pub successful: bool,
+    pub result: &'a str,
+}
+
+/// Decode a canonical `response` frame, or `None` when the frame is anything else (then use
+/// [`super::decode_server`]).
+pub fn decode_response_frame(frame: &[u8]) -> Option<ResponseFrame<'_>> {
+    if !frame.starts_with(RESPONSE) {
+        return None;
+    }
     let mut r = Reader {
         bytes: frame,
         pos: RESPONSE.len(),
     };
-    if !frame.starts_with(RESPONSE) {
-        return None;
-    }
     let corr_id = r.u32()?;
     r.expect(b"\xaasuccessful")?;
     let successful = match r.byte()? {
@@ -153,12 +166,21 @@ pub(super) fn decode_response(frame: &[u8]) -> Option<ServerMessage> {
         _ => return None,
     };
     r.expect(b"\xa6result")?;
-    let result = r.string()?;
+    let result = r.borrowed_str()?;
     // Trailing bytes: not canonical (serde decides).
-    (r.pos == frame.len()).then_some(ServerMessage::Response {
+    (r.pos == frame.len()).then_some(ResponseFrame {
         corr_id,
         successful,
         result,
+    })
+}
+
+/// [`decode_response_frame`] as an owned [`ServerMessage`].
+pub(super) fn decode_response(frame: &[u8]) -> Option<ServerMessage> {
+    decode_response_frame(frame).map(|r| ServerMessage::Response {
+        corr_id: r.corr_id,
+        successful: r.successful,
+        result: owned(r.result),
     })
 }
 

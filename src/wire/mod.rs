@@ -7,7 +7,7 @@ mod fast;
 mod messages;
 
 pub use codec::{decode_client, decode_server, encode_client, encode_server, DecodeError};
-pub use fast::{decode_event_frame, EventBody, EventFrame};
+pub use fast::{decode_event_frame, decode_response_frame, EventBody, EventFrame, ResponseFrame};
 pub use messages::{ClientMessage, InstanceInfo, InstanceStatus, ServerMessage, StreamingOutput};
 
 /// Size of one upload chunk (programs and blobs, both directions): 256 KiB (§6.3).
