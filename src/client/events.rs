@@ -313,6 +313,13 @@ impl EventQueue {
         self.lock().events.len()
     }
 
+    /// Whether `try_pop` would return something other than `Ok(None)`: an event is queued, or
+    /// the stream has ended (terminal event received, or connection ended).
+    pub(crate) fn has_news(&self) -> bool {
+        let st = self.lock();
+        !st.events.is_empty() || st.finished || st.end.is_some()
+    }
+
     /// Install (or remove) the notification hook. If events are already queued or the stream
     /// has already ended, the new hook is called once right away (on the caller's thread):
     /// otherwise a consumer that installs it after the fact would wait for a wake-up that

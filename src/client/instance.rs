@@ -154,6 +154,12 @@ impl Instance {
     pub fn pending_events(&self) -> usize {
         self.queue.as_ref().map_or(0, |q| q.len())
     }
+
+    /// Whether a non-blocking receive would return something now (an event, or the end of
+    /// the stream). False for a detached handle.
+    pub(crate) fn has_news(&self) -> bool {
+        self.queue.as_ref().is_some_and(|q| q.has_news())
+    }
 }
 
 impl Drop for Instance {

@@ -106,10 +106,19 @@ impl InstanceShared {
             // Re-checked under the client's wake lock, which the host's side also takes after
             // setting these (so a host that freed the instance, switched it to a callback or
             // was handed its end either sees the mark and clears it, or vetoes it here).
+            //
+            // The queue is looked at here too, under that lock: the reader announces an event
+            // after queueing it, and a host draining meanwhile may already have taken it, got
+            // TIMEOUT and settled. A mark made after that settle, for an event that is gone,
+            // left the fd readable with nothing to receive until some later recv of this
+            // instance. With the check, a mark either sees the queue still holding something
+            // (the host's settle, which takes this lock after its recv found the queue empty,
+            // comes later and clears it) or sees nothing and is not made.
             self.client.set_ready(&self.ready, true, || {
                 !self.freed.load(Ordering::SeqCst)
                     && !self.end_reported.load(Ordering::SeqCst)
                     && matches!(*lock(&self.mode), Mode::Poll)
+                    && self.core.has_news()
             });
         }
     }
