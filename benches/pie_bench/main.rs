@@ -17,6 +17,7 @@ mod ping;
 mod rawping;
 mod report;
 mod scale;
+mod shipped;
 mod sim;
 mod stackping;
 mod streaming;
