@@ -845,6 +845,11 @@ pub(crate) async fn reader_task(
         // reader waits again (`flush_wakeups` before every await below).
         let next = match futures_util::FutureExt::now_or_never(stream.next()) {
             Some(next) => {
+                // Taking this frame needed a socket read: the replies of the frames before it
+                // are settled now, outside the WebSocket's lock (`transport::socket_was_read`).
+                if super::transport::socket_was_read() {
+                    super::pending::flush_deferred_settles();
+                }
                 super::events::defer_wakeups();
                 pacer.took_frame();
                 next
