@@ -8,16 +8,19 @@
 pub(crate) struct Out(Vec<u8>);
 
 impl Out {
+    #[inline]
     pub(crate) fn with_capacity(n: usize) -> Out {
         Out(Vec::with_capacity(n))
     }
 
+    #[inline]
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.0
     }
 
     /// A length prefix: `fix | len` below `fix_limit`, else the 8-bit form (if the type has
     /// one), else the 16- or 32-bit form.
+    #[inline]
     fn len_marker(&mut self, len: usize, fix: (u8, usize), m8: Option<u8>, m16: u8, m32: u8) {
         if len < fix.1 {
             self.0.push(fix.0 | len as u8);
@@ -35,11 +38,13 @@ impl Out {
         }
     }
 
+    #[inline]
     fn str(&mut self, s: &str) {
         self.len_marker(s.len(), (0xa0, 32), Some(0xd9), 0xda, 0xdb);
         self.0.extend_from_slice(s.as_bytes());
     }
 
+    #[inline]
     fn uint(&mut self, v: u64) {
         if v < 0x80 {
             self.0.push(v as u8);
@@ -58,17 +63,20 @@ impl Out {
     }
 
     /// A map of `fields` entries after `type`, which is written first.
+    #[inline]
     pub(crate) fn header(&mut self, fields: u32, kind: &str) {
         self.len_marker(fields as usize + 1, (0x80, 16), None, 0xde, 0xdf);
         self.key_str("type", kind);
     }
 
+    #[inline]
     pub(crate) fn key_str(&mut self, key: &str, value: &str) {
         self.str(key);
         self.str(value);
     }
 
     /// `nil` for `None`.
+    #[inline]
     pub(crate) fn key_opt_str(&mut self, key: &str, value: Option<&str>) {
         self.str(key);
         match value {
@@ -77,22 +85,26 @@ impl Out {
         }
     }
 
+    #[inline]
     pub(crate) fn key_uint(&mut self, key: &str, value: u64) {
         self.str(key);
         self.uint(value);
     }
 
+    #[inline]
     pub(crate) fn key_bool(&mut self, key: &str, value: bool) {
         self.str(key);
         self.0.push(if value { 0xc3 } else { 0xc2 });
     }
 
+    #[inline]
     pub(crate) fn key_bin(&mut self, key: &str, value: &[u8]) {
         self.str(key);
         self.len_marker(value.len(), (0, 0), Some(0xc4), 0xc5, 0xc6);
         self.0.extend_from_slice(value);
     }
 
+    #[inline]
     pub(crate) fn key_str_array(&mut self, key: &str, values: &[String]) {
         self.str(key);
         self.len_marker(values.len(), (0x90, 16), None, 0xdc, 0xdd);
