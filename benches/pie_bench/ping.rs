@@ -192,7 +192,10 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
     );
     rep.row(
         "ping",
-        format!("C API (Rust build) pie_client_ping, median / p99 (n={})", cl.n),
+        format!(
+            "C API (Rust build) pie_client_ping, median / p99 (n={})",
+            cl.n
+        ),
         line(&cl),
         vs_raw(&cl, csw[1]),
     );
@@ -245,7 +248,11 @@ pub fn run(ctx: &Ctx, rep: &mut Report) -> Result<(), String> {
     let (p50, p99) = (ratio(sl.median, rl.median), ratio(sl.p99, rl.p99));
     rep.check_noisy(
         "ping: C API median ≤ 1.3 × raw ceiling",
-        format!("{p50:.2}× ({} vs {}; {which})", us(sl.median), us(rl.median)),
+        format!(
+            "{p50:.2}× ({} vs {}; {which})",
+            us(sl.median),
+            us(rl.median)
+        ),
         p50 <= 1.3,
     );
     rep.check_noisy(

@@ -61,7 +61,10 @@ impl ShippedC {
         let mut words = line.split_whitespace();
         match words.next() {
             Some(answer) if answer == command => words
-                .map(|w| w.parse::<u64>().map_err(|e| format!("ping_driver: {e}: {line}")))
+                .map(|w| {
+                    w.parse::<u64>()
+                        .map_err(|e| format!("ping_driver: {e}: {line}"))
+                })
                 .collect(),
             Some("error") => Err(format!("ping_driver: {}", line.trim_end())),
             _ => Err(format!("ping_driver: unexpected answer {line:?}")),
@@ -84,7 +87,10 @@ impl ShippedC {
     pub fn pings(&mut self, n: usize) -> Result<Vec<Duration>, String> {
         let took = self.ask("ping", n)?;
         if took.len() != n {
-            return Err(format!("ping_driver: {} latencies for {n} pings", took.len()));
+            return Err(format!(
+                "ping_driver: {} latencies for {n} pings",
+                took.len()
+            ));
         }
         Ok(took.into_iter().map(Duration::from_nanos).collect())
     }

@@ -453,9 +453,12 @@ impl Reader {
         };
         let reply = match (&pending.expect, incoming) {
             // A successful ping's result is never read: no copy of it.
-            (Expect::Ack, Incoming::Response {
-                successful: true, ..
-            }) => Ok(Reply::Response {
+            (
+                Expect::Ack,
+                Incoming::Response {
+                    successful: true, ..
+                },
+            ) => Ok(Reply::Response {
                 successful: true,
                 result: String::new(),
             }),
@@ -732,8 +735,14 @@ enum Incoming<'a> {
         successful: bool,
         result: Cow<'a, str>,
     },
-    Launch { successful: bool, message: String },
-    Attach { successful: bool, message: String },
+    Launch {
+        successful: bool,
+        message: String,
+    },
+    Attach {
+        successful: bool,
+        message: String,
+    },
     List(Vec<wire::InstanceInfo>),
 }
 
@@ -926,24 +935,24 @@ pub(crate) async fn reader_task(
                         );
                     }
                     match wire::decode_server(&data) {
-                            Ok(msg) => {
-                                reader05.saw_january();
-                                reader.handle(msg)
-                            }
-                            Err(_) if reader05.binary(&data) => {}
-                            Err(e) => {
-                                pie_log!(
-                                    Level::Warn,
-                                    "pie::protocol",
-                                    "skipped an undecodable frame of {} bytes: {e}",
-                                    data.len()
-                                );
-                                // Like the server (§1): undecodable frames are skipped.
-                                shared
-                                    .stats
-                                    .undecodable_frames
-                                    .fetch_add(1, Ordering::Relaxed);
-                            }
+                        Ok(msg) => {
+                            reader05.saw_january();
+                            reader.handle(msg)
+                        }
+                        Err(_) if reader05.binary(&data) => {}
+                        Err(e) => {
+                            pie_log!(
+                                Level::Warn,
+                                "pie::protocol",
+                                "skipped an undecodable frame of {} bytes: {e}",
+                                data.len()
+                            );
+                            // Like the server (§1): undecodable frames are skipped.
+                            shared
+                                .stats
+                                .undecodable_frames
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }));
                 if handled.is_err() {

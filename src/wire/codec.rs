@@ -161,9 +161,7 @@ pub fn encode_client(msg: &ClientMessage) -> Vec<u8> {
         M::UploadProgram { chunk_data, .. } | M::UploadBlob { chunk_data, .. } => chunk_data.len(),
         M::LaunchInstance { arguments, .. }
         | M::LaunchInstanceFromRegistry { arguments, .. }
-        | M::LaunchServerInstance { arguments, .. } => {
-            arguments.iter().map(|a| a.len() + 5).sum()
-        }
+        | M::LaunchServerInstance { arguments, .. } => arguments.iter().map(|a| a.len() + 5).sum(),
         M::SignalInstance { message, .. } => message.len(),
         _ => 0,
     };
