@@ -12,6 +12,7 @@ use pie::wire::{self, ClientMessage, ServerMessage};
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Default)]
@@ -88,7 +89,10 @@ async fn connect(url: &str) -> Result<tokio_tungstenite::WebSocketStream<QuickAc
         .await
         .map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (ws, _) = tokio_tungstenite::client_async(url, QuickAck(tcp))
+    // Reads of 4 KiB, as libpie's (src/client/transport.rs): the 128 KiB default is zero-filled
+    // before every read and would make this baseline slower than libpie.
+    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, QuickAck(tcp), Some(config))
         .await
         .map_err(|e| e.to_string())?;
     Ok(ws)
@@ -125,11 +129,11 @@ impl StackClient {
                     let (mut sink, mut stream) = ws.split();
                     let writer = tokio::spawn(async move {
                         while let Some(first) = queued.recv().await {
-                            if sink.feed(Message::Binary(first)).await.is_err() {
+                            if sink.feed(Message::Binary(first.into())).await.is_err() {
                                 return;
                             }
                             while let Ok(next) = queued.try_recv() {
-                                if sink.feed(Message::Binary(next)).await.is_err() {
+                                if sink.feed(Message::Binary(next.into())).await.is_err() {
                                     return;
                                 }
                             }

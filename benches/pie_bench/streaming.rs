@@ -14,6 +14,7 @@ use pie::wire::{self, ClientMessage, ServerMessage};
 use pie::InstanceEvent;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Clone, Copy)]
@@ -414,14 +415,16 @@ type RawWs =
 
 /// Connects and identifies (authentication is disabled on the simulator).
 pub async fn raw_connect(url: &str) -> Result<RawWs, String> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+    // Reads of 4 KiB, as libpie's (src/client/transport.rs).
+    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false)
         .await
         .map_err(|e| format!("raw connect: {e}"))?;
     let ident = wire::encode_client(&ClientMessage::Identification {
         corr_id: 1,
         username: "bench".into(),
     });
-    ws.send(Message::Binary(ident))
+    ws.send(Message::Binary(ident.into()))
         .await
         .map_err(|e| e.to_string())?;
     loop {

@@ -232,7 +232,7 @@ async fn raw_upload(url: &str, frames: Vec<Vec<u8>>) -> Result<Duration, String>
     let mut ws = raw_connect(url).await?;
     let t = Instant::now();
     for f in frames {
-        ws.feed(Message::Binary(f))
+        ws.feed(Message::Binary(f.into()))
             .await
             .map_err(|e| e.to_string())?;
     }

@@ -67,8 +67,8 @@ fn frames(data: &[u8]) -> Vec<Out> {
     let mut out = Vec::new();
     while let Some(op) = inp.byte() {
         let msg = match op % 9 {
-            0 => Message::Binary(inp.bytes().to_vec()),
-            1 => Message::Text(inp.text()),
+            0 => Message::Binary(inp.bytes().to_vec().into()),
+            1 => Message::Text(inp.text().into()),
             2 => {
                 let id = inp.id();
                 let code = inp.byte().unwrap_or(0) as u32 % 12;
@@ -156,7 +156,7 @@ fn frames(data: &[u8]) -> Vec<Out> {
 }
 
 fn enc(m: ServerMessage) -> Message {
-    Message::Binary(wire::encode_server(&m))
+    Message::Binary(wire::encode_server(&m).into())
 }
 
 async fn fake_server(listener: TcpListener, script: Vec<Out>) {

@@ -244,7 +244,7 @@ where
     }
 
     async fn write(&mut self, frame: Vec<u8>) {
-        self.write_message(Message::Binary(frame)).await;
+        self.write_message(Message::Binary(frame.into())).await;
     }
 
     async fn write_message(&mut self, msg: Message) {
@@ -723,7 +723,7 @@ where
         };
         match g {
             Garbage::Binary(bytes) => self.write(bytes).await,
-            Garbage::Text(text) => self.write_message(Message::Text(text)).await,
+            Garbage::Text(text) => self.write_message(Message::Text(text.into())).await,
             Garbage::UnknownType => {
                 // {"type": "no_such_message", "corr_id": 0}
                 let mut f = vec![0x82, 0xa4];

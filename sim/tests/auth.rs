@@ -110,8 +110,10 @@ async fn first_message_must_authenticate() {
     ] {
         let mut c = Raw::connect(&sim).await;
         // Undecodable and text frames do not count as the first message.
-        c.send_raw(tokio_tungstenite::tungstenite::Message::Binary(vec![0xc1]))
-            .await;
+        c.send_raw(tokio_tungstenite::tungstenite::Message::Binary(
+            vec![0xc1].into(),
+        ))
+        .await;
         c.send_raw(tokio_tungstenite::tungstenite::Message::Text("hi".into()))
             .await;
         c.send(&msg).await;

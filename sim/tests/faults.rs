@@ -199,7 +199,10 @@ async fn garbage_injection() {
     let id = launch_builtin(&mut c, "forever", &["--interval-ms", "100000"]).await;
 
     sim.inject(Garbage::Binary(vec![0xc1, 0x00]));
-    assert_eq!(raw_next(&mut c).await, Message::Binary(vec![0xc1, 0x00]));
+    assert_eq!(
+        raw_next(&mut c).await,
+        Message::Binary(vec![0xc1, 0x00].into())
+    );
 
     sim.inject(Garbage::Text("hello".into()));
     assert_eq!(raw_next(&mut c).await, Message::Text("hello".into()));
@@ -286,12 +289,13 @@ async fn wss_with_a_self_signed_certificate() {
         .await
         .unwrap();
     use futures_util::SinkExt;
-    ws.send(Message::Binary(wire::encode_client(
-        &ClientMessage::Identification {
+    ws.send(Message::Binary(
+        wire::encode_client(&ClientMessage::Identification {
             corr_id: 1,
             username: "t".into(),
-        },
-    )))
+        })
+        .into(),
+    ))
     .await
     .unwrap();
     let Some(Ok(Message::Binary(b))) = ws.next().await else {

@@ -222,23 +222,25 @@ async fn lenient_decoding_and_ignored_frames() {
     let sim = sim();
     let mut c = Raw::login(&sim, "u").await;
     // Compact array form ["ping", 3].
-    c.send_raw(Message::Binary(vec![0x92, 0xa4, b'p', b'i', b'n', b'g', 3]))
-        .await;
+    c.send_raw(Message::Binary(
+        vec![0x92, 0xa4, b'p', b'i', b'n', b'g', 3].into(),
+    ))
+    .await;
     assert_eq!(c.recv().await, response(3, true, "Pong"));
     // Undecodable, empty, text frames and a launch without `detached`: no reply.
-    c.send_raw(Message::Binary(vec![])).await;
-    c.send_raw(Message::Binary(vec![0xc1, 0xc1])).await;
+    c.send_raw(Message::Binary(vec![].into())).await;
+    c.send_raw(Message::Binary(vec![0xc1, 0xc1].into())).await;
     c.send_raw(Message::Text("{\"type\":\"ping\"}".into()))
         .await;
-    c.send_raw(Message::Ping(vec![1, 2])).await;
+    c.send_raw(Message::Ping(vec![1, 2].into())).await;
     // Duplicate key: rejected, no reply.
     let mut dup = vec![0x83, 0xa4];
     dup.extend(b"type\xa4ping\xa7corr_id\x01\xa7corr_id\x02");
-    c.send_raw(Message::Binary(dup)).await;
+    c.send_raw(Message::Binary(dup.into())).await;
     // `type` as bin and keys in another order: accepted.
     let mut bin = vec![0x82, 0xa7];
     bin.extend(b"corr_id\x07\xa4type\xc4\x04ping");
-    c.send_raw(Message::Binary(bin)).await;
+    c.send_raw(Message::Binary(bin.into())).await;
     assert_eq!(c.recv().await, response(7, true, "Pong"));
     c.ping().await;
 }

@@ -252,7 +252,10 @@ impl Client {
     }
 
     async fn send(&mut self, m: &Mp) {
-        self.ws.send(Message::Binary(encode(m))).await.unwrap();
+        self.ws
+            .send(Message::Binary(encode(m).into()))
+            .await
+            .unwrap();
     }
 
     async fn send_raw(&mut self, m: Message) {
@@ -264,8 +267,8 @@ impl Client {
         loop {
             match tokio::time::timeout(t, self.ws.next()).await {
                 Err(_) => return None,
-                Ok(Some(Ok(Message::Binary(b)))) => return Some(Frame::Bin(decode(&b), b)),
-                Ok(Some(Ok(Message::Text(t)))) => return Some(Frame::Text(t)),
+                Ok(Some(Ok(Message::Binary(b)))) => return Some(Frame::Bin(decode(&b), b.into())),
+                Ok(Some(Ok(Message::Text(t)))) => return Some(Frame::Text(t.to_string())),
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
                 other => panic!("connection ended: {other:?}"),
             }
@@ -577,10 +580,10 @@ async fn detection_pair_on_the_january_simulator() {
 async fn bad_frames_are_silent_first_then_text_errors() {
     let sim = sim();
     let mut c = Client::connect(&sim).await;
-    c.send_raw(Message::Binary(vec![0xc1])).await;
+    c.send_raw(Message::Binary(vec![0xc1].into())).await;
     c.expect_silence(Duration::from_millis(300)).await;
     c.ping().await;
-    c.send_raw(Message::Binary(vec![0xc1])).await;
+    c.send_raw(Message::Binary(vec![0xc1].into())).await;
     let t = c
         .wait(
             "error",

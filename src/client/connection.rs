@@ -173,7 +173,7 @@ impl Shared {
             }
             Poll::Pending => return Direct::Busy(data),
         }
-        if let Err(e) = sink.start_send_unpin(Message::Binary(data)) {
+        if let Err(e) = sink.start_send_unpin(Message::Binary(data.into())) {
             self.write_failed(&e);
             return Direct::Failed;
         }
@@ -287,7 +287,7 @@ pub(crate) async fn writer_task(mut rx: mpsc::UnboundedReceiver<WriterCmd>, shar
             match cmd {
                 WriterCmd::Frame { data, ack } => {
                     frames += 1;
-                    if let Err(e) = sink.feed(Message::Binary(data)).await {
+                    if let Err(e) = sink.feed(Message::Binary(data.into())).await {
                         shared.write_failed(&e);
                         return;
                     }

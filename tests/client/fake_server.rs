@@ -24,7 +24,7 @@ async fn fake_server(
             if let Message::Binary(data) = msg {
                 if let Ok(req) = decode_client(&data) {
                     for frame in answer(req) {
-                        if ws.send(Message::Binary(frame)).await.is_err() {
+                        if ws.send(Message::Binary(frame.into())).await.is_err() {
                             return;
                         }
                     }
@@ -303,7 +303,7 @@ async fn slow_launch_server(
                 successful: true,
                 message: format!("00000000-0000-0000-0000-{n:012}"),
             });
-            if sink.send(Message::Binary(reply)).await.is_err() {
+            if sink.send(Message::Binary(reply.into())).await.is_err() {
                 return;
             }
         }

@@ -92,7 +92,7 @@ async fn fake05(
         let mut valid_seen = false;
         while let Some(Ok(msg)) = ws.next().await {
             let Message::Binary(data) = msg else { continue };
-            seen2.lock().unwrap().frames.push(data.clone());
+            seen2.lock().unwrap().frames.push(data.to_vec());
             let outs = match wire05::decode_client(&data) {
                 Ok(m) => {
                     valid_seen = true;
@@ -109,8 +109,8 @@ async fn fake05(
             };
             for o in outs {
                 let r = match o {
-                    Out::Bin(b) => ws.send(Message::Binary(b)).await,
-                    Out::Text(t) => ws.send(Message::Text(t)).await,
+                    Out::Bin(b) => ws.send(Message::Binary(b.into())).await,
+                    Out::Text(t) => ws.send(Message::Text(t.into())).await,
                 };
                 if r.is_err() {
                     return;

@@ -58,7 +58,7 @@ pub async fn upload_memory_stays_at_a_few_chunks() {
                             successful: true,
                             result: program_hash,
                         });
-                        let _ = ws.send(Message::Binary(reply)).await;
+                        let _ = ws.send(Message::Binary(reply.into())).await;
                     }
                 }
             }

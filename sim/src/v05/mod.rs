@@ -308,7 +308,13 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                     Err(status) => Err(reject(status)),
                 }
             };
-            if let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await {
+            if let Ok(ws) = tokio_tungstenite::accept_hdr_async_with_config(
+                tcp,
+                callback,
+                crate::server::ws_config(),
+            )
+            .await
+            {
                 let identity = identity.lock().unwrap().clone();
                 session::serve(shared, ws, identity).await;
             }

@@ -53,10 +53,10 @@ where
                 let frame = match out {
                     Out::Binary(frame, permit) => {
                         permits.extend(permit);
-                        Message::Binary(frame)
+                        Message::Binary(frame.into())
                     }
-                    Out::Text(text) => Message::Text(text),
-                    Out::Ping(payload) => Message::Ping(payload),
+                    Out::Text(text) => Message::Text(text.into()),
+                    Out::Ping(payload) => Message::Ping(payload.into()),
                 };
                 if sink.feed(frame).await.is_err() {
                     return;

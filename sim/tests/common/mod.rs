@@ -76,7 +76,7 @@ impl Raw {
 
     pub async fn send(&mut self, msg: &ClientMessage) {
         self.ws
-            .send(Message::Binary(wire::encode_client(msg)))
+            .send(Message::Binary(wire::encode_client(msg).into()))
             .await
             .expect("send");
     }
