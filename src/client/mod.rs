@@ -11,6 +11,7 @@ mod connection;
 mod events;
 mod instance;
 mod pending;
+pub(crate) use pending::{on_run_settled, settling_run};
 mod started;
 pub(crate) use started::StartedRequest;
 mod transport;

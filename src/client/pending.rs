@@ -10,11 +10,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::Level;
 use crate::pie_log;
 use crate::wire::InstanceInfo;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -130,15 +130,55 @@ thread_local! {
     static DEFERRED_SETTLES: RefCell<Vec<(ReplyFn, Result<Reply>)>> = const { RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// True while this thread settles a run of held replies (`flush_deferred_settles`).
+    static SETTLING_RUN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Told once a run of held replies is settled, on the thread that settled them (see
+/// [`on_run_settled`]).
+static RUN_SETTLED: OnceLock<fn()> = OnceLock::new();
+
+/// Registers the function called after each run of held replies is settled. A layer that
+/// defers its own wake-ups while a run is settled ([`settling_run`]) delivers them there: a
+/// thread waiting for one reply of the run then wakes once, to find the whole run settled,
+/// instead of waking for one reply, finding the next one not settled yet and sleeping again.
+/// The first registration wins.
+pub(crate) fn on_run_settled(hook: fn()) {
+    let _ = RUN_SETTLED.set(hook);
+}
+
+/// Whether this thread is settling a run of held replies right now.
+pub(crate) fn settling_run() -> bool {
+    SETTLING_RUN.get()
+}
+
 /// Settles the replies held back on this thread (called by `events::flush_wakeups`).
 pub(crate) fn flush_deferred_settles() {
+    let mut settled_any = false;
     loop {
-        let held = DEFERRED_SETTLES.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        let mut held = DEFERRED_SETTLES.with(|d| std::mem::take(&mut *d.borrow_mut()));
         if held.is_empty() {
-            return;
+            break;
         }
-        for (done, outcome) in held {
+        settled_any = true;
+        SETTLING_RUN.set(true);
+        for (done, outcome) in held.drain(..) {
             done(outcome);
+        }
+        SETTLING_RUN.set(false);
+        // The emptied buffer goes back for the next run (no regrowing it run after run),
+        // unless settling held new replies meanwhile.
+        DEFERRED_SETTLES.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_empty() {
+                *d = held;
+            }
+        });
+    }
+    if settled_any {
+        if let Some(hook) = RUN_SETTLED.get() {
+            hook();
         }
     }
 }

@@ -3,7 +3,7 @@
 //! to the type it hands out (pie_op_take_client in client.rs, ...).
 
 use std::any::Any;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_void, CString};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -69,6 +69,21 @@ struct OpState {
 thread_local! {
     /// True while this thread polls an operation's future (see `Runner::run`).
     static POLLING: Cell<bool> = const { Cell::new(false) };
+    /// Operations completed while the core settled a run of replies, whose waiting threads
+    /// are woken when the run is done (`notify_deferred_waiters`).
+    static DEFERRED_NOTIFY: RefCell<Vec<Arc<PieOp>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Wakes the threads waiting for the operations completed during the run of replies just
+/// settled on this thread (the core calls it at the end of the run: `client::on_run_settled`).
+pub(crate) fn notify_deferred_waiters() {
+    let woken = DEFERRED_NOTIFY.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    for op in &woken {
+        op.done.notify_all();
+    }
+    // Dropped after every notification: a host woken by the first one may free its handle
+    // meanwhile, and the last reference then goes here, after the wake-ups.
+    drop(woken);
 }
 
 /// Runs an operation's future without a runtime task: it is polled on the thread that wakes
@@ -316,7 +331,13 @@ impl PieOp {
             (st.callback.take(), st.waiters > 0)
         };
         if waiters {
-            self.done.notify_all();
+            if crate::client::settling_run() {
+                // Woken once the whole run is settled: registered before the run ends.
+                crate::client::on_run_settled(notify_deferred_waiters);
+                DEFERRED_NOTIFY.with(|d| d.borrow_mut().push(Arc::clone(self)));
+            } else {
+                self.done.notify_all();
+            }
         }
         if let Some(cb) = callback {
             self.schedule(cb);
