@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -135,17 +135,18 @@ thread_local! {
     static SETTLING_RUN: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Told once a run of held replies is settled, on the thread that settled them (see
-/// [`on_run_settled`]).
-static RUN_SETTLED: OnceLock<fn()> = OnceLock::new();
+thread_local! {
+    /// Told once a run of held replies is settled on this thread (see [`on_run_settled`]).
+    static RUN_SETTLED: Cell<Option<fn()>> = const { Cell::new(None) };
+}
 
-/// Registers the function called after each run of held replies is settled. A layer that
-/// defers its own wake-ups while a run is settled ([`settling_run`]) delivers them there: a
-/// thread waiting for one reply of the run then wakes once, to find the whole run settled,
-/// instead of waking for one reply, finding the next one not settled yet and sleeping again.
-/// The first registration wins.
+/// Registers the function called on this thread after each run of held replies it settles. A
+/// layer that defers its own wake-ups while a run is settled ([`settling_run`]) delivers them
+/// there: a thread waiting for one reply of the run then wakes once, to find the whole run
+/// settled, instead of waking for one reply, finding the next one not settled yet and sleeping
+/// again. Called from inside the run (by the first settle function that defers something).
 pub(crate) fn on_run_settled(hook: fn()) {
-    let _ = RUN_SETTLED.set(hook);
+    RUN_SETTLED.set(Some(hook));
 }
 
 /// Whether this thread is settling a run of held replies right now.
@@ -153,20 +154,38 @@ pub(crate) fn settling_run() -> bool {
     SETTLING_RUN.get()
 }
 
+/// Marks this thread as settling a run of replies; dropped (also when a settle function
+/// panics), it ends the run and tells the registered hook, so no deferred wake-up is lost.
+struct SettlingRun;
+
+impl SettlingRun {
+    fn begin() -> SettlingRun {
+        SETTLING_RUN.set(true);
+        SettlingRun
+    }
+}
+
+impl Drop for SettlingRun {
+    fn drop(&mut self) {
+        SETTLING_RUN.set(false);
+        if let Some(hook) = RUN_SETTLED.get() {
+            hook();
+        }
+    }
+}
+
 /// Settles the replies held back on this thread (called by `events::flush_wakeups`).
 pub(crate) fn flush_deferred_settles() {
-    let mut settled_any = false;
     loop {
         let mut held = DEFERRED_SETTLES.with(|d| std::mem::take(&mut *d.borrow_mut()));
         if held.is_empty() {
-            break;
+            return;
         }
-        settled_any = true;
-        SETTLING_RUN.set(true);
+        let run = SettlingRun::begin();
         for (done, outcome) in held.drain(..) {
             done(outcome);
         }
-        SETTLING_RUN.set(false);
+        drop(run);
         // The emptied buffer goes back for the next run (no regrowing it run after run),
         // unless settling held new replies meanwhile.
         DEFERRED_SETTLES.with(|d| {
@@ -175,11 +194,6 @@ pub(crate) fn flush_deferred_settles() {
                 *d = held;
             }
         });
-    }
-    if settled_any {
-        if let Some(hook) = RUN_SETTLED.get() {
-            hook();
-        }
     }
 }
 
@@ -506,6 +520,55 @@ impl Drop for PendingGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_of_replies_is_settled_whole_before_its_end_is_announced() {
+        thread_local! {
+            static SEEN: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+        }
+        fn seen(what: &'static str) {
+            SEEN.with(|s| s.borrow_mut().push(what));
+        }
+        fn run_ended() {
+            seen("run ended");
+        }
+        super::super::events::defer_wakeups();
+        for _ in 0..3 {
+            let done: ReplyFn = Box::new(|_| {
+                on_run_settled(run_ended);
+                seen(if settling_run() {
+                    "settled in the run"
+                } else {
+                    "settled alone"
+                });
+            });
+            let to = ReplyTo::Call {
+                done,
+                deadline: Instant::now(),
+                timeout: Duration::from_secs(1),
+                what: "ping",
+            };
+            let reply = Reply::Response {
+                successful: true,
+                result: String::new(),
+            };
+            Pending {
+                expect: Expect::Ack,
+                to,
+            }
+            .settle(Ok(reply));
+        }
+        assert!(SEEN.with(|s| s.borrow().is_empty()), "held while deferring");
+        super::super::events::flush_wakeups();
+        let expected = [
+            "settled in the run",
+            "settled in the run",
+            "settled in the run",
+            "run ended",
+        ];
+        assert_eq!(SEEN.with(|s| s.borrow().clone()), expected);
+        assert!(!settling_run());
+    }
 
     /// A `register_call` whose reply goes to a channel.
     fn call(
