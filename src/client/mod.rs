@@ -13,7 +13,7 @@ mod instance;
 mod pending;
 pub(crate) use pending::{on_run_settled, settling_run};
 mod started;
-pub(crate) use started::StartedRequest;
+pub(crate) use started::{Settles, Started};
 mod transport;
 mod upload;
 mod v05;

@@ -10,11 +10,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::Level;
 use crate::pie_log;
 use crate::wire::InstanceInfo;
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -101,7 +102,56 @@ impl Drop for QueueHandoff {
 }
 
 /// Called with the reply of a request started without a future (`Client::start_request`).
-pub(crate) type ReplyFn = Box<dyn FnOnce(Result<Reply>) + Send>;
+pub(crate) enum ReplyFn {
+    Boxed(Box<dyn FnOnce(Result<Reply>) + Send>),
+    /// No allocation per request: see [`WeakReply`].
+    Weak(WeakReply),
+}
+
+/// A receiver held weakly (gone: the reply is ignored) and the plain function that hands it
+/// the reply. Dropped without being called (a libpie bug, or the request forgotten), it
+/// settles the receiver with an error rather than leave it waiting forever.
+pub(crate) struct WeakReply {
+    to: Option<Weak<dyn Any + Send + Sync>>,
+    call: fn(Arc<dyn Any + Send + Sync>, Result<Reply>),
+}
+
+impl WeakReply {
+    pub(crate) fn new(
+        to: Weak<dyn Any + Send + Sync>,
+        call: fn(Arc<dyn Any + Send + Sync>, Result<Reply>),
+    ) -> WeakReply {
+        WeakReply { to: Some(to), call }
+    }
+
+    fn call(mut self, outcome: Result<Reply>) {
+        if let Some(to) = self.to.take().and_then(|to| to.upgrade()) {
+            (self.call)(to, outcome);
+        }
+    }
+}
+
+impl Drop for WeakReply {
+    fn drop(&mut self) {
+        if let Some(to) = self.to.take().and_then(|to| to.upgrade()) {
+            let lost = Error::new(
+                ErrorKind::Internal,
+                "libpie lost track of the operation (a bug)",
+            );
+            (self.call)(to, Err(lost));
+        }
+    }
+}
+
+impl ReplyFn {
+    /// Hands `outcome` over (once).
+    pub(crate) fn call(self, outcome: Result<Reply>) {
+        match self {
+            ReplyFn::Boxed(done) => done(outcome),
+            ReplyFn::Weak(to) => to.call(outcome),
+        }
+    }
+}
 
 /// Where a reply goes.
 pub(crate) enum ReplyTo {
@@ -183,7 +233,7 @@ pub(crate) fn flush_deferred_settles() {
         }
         let run = SettlingRun::begin();
         for (done, outcome) in held.drain(..) {
-            done(outcome);
+            done.call(outcome);
         }
         drop(run);
         // The emptied buffer goes back for the next run (no regrowing it run after run),
@@ -208,7 +258,7 @@ impl Pending {
             ReplyTo::Call { done, .. } if super::events::deferring() => {
                 DEFERRED_SETTLES.with(|d| d.borrow_mut().push((done, outcome)));
             }
-            ReplyTo::Call { done, .. } => done(outcome),
+            ReplyTo::Call { done, .. } => done.call(outcome),
         }
     }
 
@@ -534,14 +584,14 @@ mod tests {
         }
         super::super::events::defer_wakeups();
         for _ in 0..3 {
-            let done: ReplyFn = Box::new(|_| {
+            let done = ReplyFn::Boxed(Box::new(|_| {
                 on_run_settled(run_ended);
                 seen(if settling_run() {
                     "settled in the run"
                 } else {
                     "settled alone"
                 });
-            });
+            }));
             let to = ReplyTo::Call {
                 done,
                 deadline: Instant::now(),
@@ -576,9 +626,9 @@ mod tests {
         timeout_ms: u64,
     ) -> (u32, std::sync::mpsc::Receiver<(Result<Reply>, Instant)>) {
         let (tx, rx) = std::sync::mpsc::channel();
-        let done: ReplyFn = Box::new(move |r| {
+        let done = ReplyFn::Boxed(Box::new(move |r| {
             let _ = tx.send((r, Instant::now()));
-        });
+        }));
         let id = m
             .register_call(
                 Expect::Response,
@@ -633,9 +683,9 @@ mod tests {
         sweep.join().unwrap();
         // Registering after the end settles at once with the reason.
         let (tx, rx) = std::sync::mpsc::channel();
-        let done: ReplyFn = Box::new(move |r| {
+        let done = ReplyFn::Boxed(Box::new(move |r| {
             let _ = tx.send(r);
-        });
+        }));
         assert!(m
             .register_call(Expect::Response, "ping", Duration::from_secs(1), done)
             .is_none());

@@ -6,61 +6,38 @@
 //! pending entry, enforced by the connection's deadline sweep (`pending::sweep_task`). The
 //! outcome is the same as the async call's: same frames, same errors, same log lines.
 
-use super::pending::{Expect, Reply};
+use super::pending::{Expect, Reply, ReplyFn, WeakReply};
 use super::v05::{self, Protocol, Sent};
 use super::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::wire::{self, ClientMessage};
 use crate::wire05;
+use std::any::Any;
+use std::sync::{Arc, Weak};
 use tokio::sync::oneshot;
 
 /// A request started by [`Client::start_ping`] and friends, to forget if its caller gives up.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Started(u32);
 
-/// A started request with its client, for a caller without a `Client` at hand (an operation
-/// of the C API) to forget it later, from any thread.
-pub(crate) struct StartedRequest {
-    client: Client,
-    started: Started,
-}
-
-impl StartedRequest {
-    pub(crate) fn forget(self) {
-        self.client.forget_request(self.started);
-    }
-}
-
 impl Client {
-    /// Sends a request answered by a `response` (`expect`: [`Expect::Response`], or
-    /// [`Expect::Ack`] if its result is read only on failure) and calls `done` with `(successful, result)`
-    /// (or the failure) exactly once: on this thread if it fails before anything is sent,
-    /// otherwise on the thread that settles it. `None`: nothing is pending any more.
-    pub(crate) fn start_response(
+    /// Sends a request (`expect`: what its reply is) and hands the reply (or the failure) to
+    /// `done` exactly once: on this thread if it fails before anything is sent, otherwise on
+    /// the thread that settles it. `None`: nothing is pending any more.
+    fn start_request(
         &self,
         expect: Expect,
         what: &'static str,
         make: impl FnOnce(u32) -> Vec<u8>,
-        done: impl FnOnce(Result<(bool, String)>) + Send + 'static,
+        done: ReplyFn,
     ) -> Option<Started> {
         if let Err(e) = self.check_open() {
-            done(Err(e));
+            done.call(Err(e));
             return None;
         }
         let shared = self.shared();
         let timeout = self.config().request_timeout;
-        let on_reply = Box::new(move |reply: Result<Reply>| {
-            done(reply.and_then(|reply| match reply {
-                Reply::Response { successful, result } => Ok((successful, result)),
-                _ => Err(Error::new(
-                    ErrorKind::Protocol,
-                    format!("{what}: wrong reply type"),
-                )),
-            }))
-        });
-        let id = shared
-            .pending
-            .register_call(expect, what, timeout, on_reply)?;
+        let id = shared.pending.register_call(expect, what, timeout, done)?;
         if let Err(e) = v05::send_now(shared, Sent::Request(id), make(id), None) {
             // Unless the reader settled it meanwhile (the connection ended), it is ours.
             if let Some(p) = shared.pending.take(id) {
@@ -74,14 +51,6 @@ impl Client {
     /// The request's caller gave up: its entry goes, and a late reply is ignored.
     pub(crate) fn forget_request(&self, started: Started) {
         self.shared().pending.remove(started.0);
-    }
-
-    /// `started` with this client, to forget later ([`StartedRequest::forget`]).
-    pub(crate) fn request_handle(&self, started: Started) -> StartedRequest {
-        StartedRequest {
-            client: self.clone(),
-            started,
-        }
     }
 
     /// [`ping`](Client::ping) without a future, once the protocol is known (`Err(done)`
@@ -102,21 +71,26 @@ impl Client {
         protocol: Protocol,
         done: impl FnOnce(Result<()>) + Send + 'static,
     ) -> Option<Started> {
-        let make: fn(u32) -> Vec<u8> = match protocol {
-            Protocol::Jan2026 => |corr_id| wire::encode_client(&ClientMessage::Ping { corr_id }),
-            Protocol::V05 => {
-                |corr_id| wire05::encode_client(&wire05::ClientMessage::Ping { corr_id })
-            }
-        };
-        self.start_response(Expect::Ack, "ping", make, move |r| {
-            done(r.and_then(|(ok, result)| {
-                if ok {
-                    Ok(())
-                } else {
-                    Err(Error::new(ErrorKind::Server, result))
-                }
-            }))
-        })
+        let on_reply = Box::new(move |reply: Result<Reply>| done(ping_outcome(reply)));
+        self.start_request(
+            Expect::Ack,
+            "ping",
+            ping_frame(protocol),
+            ReplyFn::Boxed(on_reply),
+        )
+    }
+
+    /// [`start_ping`](Self::start_ping) for a receiver held weakly: no allocation per ping.
+    /// The outcome goes to `to` unless it is gone by then. `Err`: the protocol is not known
+    /// yet (use `ping`).
+    pub(crate) fn start_ping_to<S: Settles<()>>(
+        &self,
+        to: &Arc<S>,
+    ) -> std::result::Result<Option<Started>, ()> {
+        let protocol = self.protocol().ok_or(())?;
+        let weak = Arc::downgrade(to) as Weak<dyn Any + Send + Sync>;
+        let done = ReplyFn::Weak(WeakReply::new(weak, settle_ping::<S>));
+        Ok(self.start_request(Expect::Ack, "ping", ping_frame(protocol), done))
     }
 
     /// Awaits a request started without a future by `start`, which gets the function to
@@ -141,6 +115,48 @@ impl Client {
                 "the request was lost (a libpie bug)",
             ))
         })
+    }
+}
+
+/// A receiver of request outcomes of type `T` (see [`Client::start_ping_to`]).
+pub(crate) trait Settles<T>: Any + Send + Sync {
+    fn settle(self: Arc<Self>, outcome: Result<T>);
+}
+
+/// The `(successful, result)` of a `response` reply to `what`.
+fn response_of(what: &'static str, reply: Result<Reply>) -> Result<(bool, String)> {
+    reply.and_then(|reply| match reply {
+        Reply::Response { successful, result } => Ok((successful, result)),
+        _ => Err(Error::new(
+            ErrorKind::Protocol,
+            format!("{what}: wrong reply type"),
+        )),
+    })
+}
+
+/// A ping's outcome from its reply.
+fn ping_outcome(reply: Result<Reply>) -> Result<()> {
+    response_of("ping", reply).and_then(|(ok, result)| {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::Server, result))
+        }
+    })
+}
+
+/// Hands a ping's outcome to its receiver `S`.
+fn settle_ping<S: Settles<()>>(to: Arc<dyn Any + Send + Sync>, reply: Result<Reply>) {
+    if let Ok(to) = to.downcast::<S>() {
+        to.settle(ping_outcome(reply));
+    }
+}
+
+/// A ping frame in `protocol`'s encoding.
+fn ping_frame(protocol: Protocol) -> fn(u32) -> Vec<u8> {
+    match protocol {
+        Protocol::Jan2026 => |corr_id| wire::encode_client(&ClientMessage::Ping { corr_id }),
+        Protocol::V05 => |corr_id| wire05::encode_client(&wire05::ClientMessage::Ping { corr_id }),
     }
 }
 

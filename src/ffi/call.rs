@@ -40,8 +40,8 @@ impl<F: Future<Output = FfiResult<T>>, T> Call<F> {
         let Call {
             ctx, limit, fut, ..
         } = self;
-        ctx.rt.call_starting();
-        ctx.rt.handle().block_on(bounded(limit, fut))
+        ctx.rt().call_starting();
+        ctx.rt().handle().block_on(bounded(limit, fut))
     }
 }
 

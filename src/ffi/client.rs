@@ -20,7 +20,7 @@ use super::dispatch::Dispatcher;
 use super::error::{Fail, FfiResult, PieError};
 use super::hash::write_hash;
 use super::key::PieKey;
-use super::op::{take_result, Forget, OpCtx, PieOp, Start};
+use super::op::{bare_ctx, take_result, Forget, OpCtx, OpHost, PieOp, Start};
 use super::options::PieConnectOptions;
 use super::runtime::{on_runtime_thread, Rt};
 use super::status::PieStatus;
@@ -110,11 +110,7 @@ impl ClientShared {
     }
 
     fn ctx(self: &Arc<Self>) -> OpCtx {
-        OpCtx {
-            rt: self.rt.clone(),
-            dispatcher: Arc::clone(&self.dispatcher),
-            keep_alive: Some(Arc::clone(self) as _),
-        }
+        Arc::clone(self) as OpCtx
     }
 
     /// A request of this client, bounded by the request timeout. The core already times out
@@ -273,6 +269,18 @@ impl Drop for ClientShared {
     }
 }
 
+impl OpHost for ClientShared {
+    fn rt(&self) -> &Rt {
+        &self.rt
+    }
+    fn dispatcher(&self) -> &Arc<Dispatcher> {
+        &self.dispatcher
+    }
+    fn forget(&self, request: Forget) {
+        self.core.forget_request(request);
+    }
+}
+
 impl PieClient {
     fn into_raw(shared: Arc<ClientShared>) -> *mut PieClient {
         Box::into_raw(Box::new(PieClient { shared }))
@@ -298,11 +306,7 @@ unsafe fn connect(
     let request_timeout = config.request_timeout;
     let rt = Rt::acquire()?;
     let dispatcher = Arc::new(Dispatcher::default());
-    let ctx = OpCtx {
-        rt: rt.clone(),
-        dispatcher: Arc::clone(&dispatcher),
-        keep_alive: None,
-    };
+    let ctx = bare_ctx(rt.clone(), Arc::clone(&dispatcher));
     // The core bounds the handshake by connect_timeout; no outer limit needed.
     Ok(Call::new(ctx, None, Start::Runtime, async move {
         let core = Client::connect_with(&url, config).await?;
@@ -555,7 +559,7 @@ fn start_ping(
     settle: impl FnOnce(FfiResult<()>) + Send + 'static,
 ) -> Result<Option<Forget>, ()> {
     match c.core.start_ping(move |r| settle(r.map_err(Fail::from))) {
-        Ok(started) => Ok(started.map(|s| c.core.request_handle(s))),
+        Ok(started) => Ok(started),
         Err(_) => Err(()),
     }
 }
@@ -588,9 +592,7 @@ pub unsafe extern "C" fn pie_client_ping_async(
         out_err,
         || {
             let c = client_arg(client)?;
-            Ok(PieOp::settled_by(c.ctx(), |op| {
-                start_ping(c, move |r| op.settle(r))
-            }))
+            Ok(PieOp::settled_by(c.ctx(), |op| c.core.start_ping_to(op)))
         },
         || ping(client),
     )

@@ -21,6 +21,7 @@ use super::dispatch::Dispatcher;
 use super::error::{Fail, FfiResult, PieError};
 use super::runtime::{on_runtime_thread, Rt};
 use super::status::PieStatus;
+use crate::client::Settles;
 
 /// Operation finished: `(user_data, op, status)`; see pie_op_set_callback.
 pub type PieOpCallback =
@@ -28,12 +29,40 @@ pub type PieOpCallback =
 
 type OpFn = unsafe extern "C" fn(*mut c_void, *mut PieOp, PieStatus);
 
-/// What keeps an operation's world alive: the runtime, the callback thread and whatever the
-/// call works on (its client), so the host may free its handles before the operation.
-pub(crate) struct OpCtx {
-    pub(crate) rt: Rt,
-    pub(crate) dispatcher: Arc<Dispatcher>,
-    pub(crate) keep_alive: Option<Arc<dyn Any + Send + Sync>>,
+/// What an operation's world is: the runtime, the callback thread and whatever the call works
+/// on (its client). The operation holds it by one reference, so the host may free its handles
+/// before the operation.
+pub(crate) trait OpHost: Send + Sync + 'static {
+    fn rt(&self) -> &Rt;
+    fn dispatcher(&self) -> &Arc<Dispatcher>;
+    /// Forgets a request started by the core for an operation cancelled or freed before it
+    /// was settled (its late reply is then ignored).
+    fn forget(&self, _request: Forget) {}
+}
+
+/// An operation's context: its host, by one reference.
+pub(crate) type OpCtx = Arc<dyn OpHost>;
+
+/// The host of an operation that works on no handle yet (connecting): runtime and callback
+/// thread only.
+struct BareHost {
+    dispatcher: Arc<Dispatcher>,
+    // Last, so the runtime outlives everything else.
+    rt: Rt,
+}
+
+impl OpHost for BareHost {
+    fn rt(&self) -> &Rt {
+        &self.rt
+    }
+    fn dispatcher(&self) -> &Arc<Dispatcher> {
+        &self.dispatcher
+    }
+}
+
+/// The context of an operation on no handle (see [`BareHost`]).
+pub(crate) fn bare_ctx(rt: Rt, dispatcher: Arc<Dispatcher>) -> OpCtx {
+    Arc::new(BareHost { dispatcher, rt })
 }
 
 /// The successful value; `None` once a pie_op_take_* moved it out.
@@ -53,9 +82,9 @@ pub(crate) enum Start {
     Runtime,
 }
 
-/// Forgets the request of an operation settled by the core, when the operation is cancelled
-/// or freed first (its late reply is then ignored).
-pub(crate) type Forget = crate::client::StartedRequest;
+/// The request of an operation settled by the core, forgotten (through its host) when the
+/// operation is cancelled or freed first (its late reply is then ignored).
+pub(crate) type Forget = crate::client::Started;
 
 #[derive(Default)]
 struct OpState {
@@ -200,34 +229,20 @@ pub struct PieOp {
     done: Condvar,
     /// `None` for an operation the core settles itself (`PieOp::settled_by`).
     run: Option<Arc<Runner>>,
-    dispatcher: Arc<Dispatcher>,
-    _keep_alive: Option<Arc<dyn Any + Send + Sync>>,
-    // Last, so the runtime outlives everything else the operation holds.
-    rt: Rt,
+    // Last, so the runtime (which the host owns) outlives everything else the operation holds.
+    host: OpCtx,
 }
 
-/// Settles an operation made by [`PieOp::settled_by`]: called once by the core with the
-/// outcome, on whichever thread has it. Holds no reference: a freed operation is simply gone.
-/// Dropped without settling (a libpie bug), it fails the operation rather than leave it
-/// running forever.
-pub(crate) struct OpSettle(Option<Weak<PieOp>>);
-
-impl OpSettle {
-    pub(crate) fn settle<T: Send + 'static>(mut self, outcome: FfiResult<T>) {
-        if let Some(op) = self.0.take().and_then(|op| op.upgrade()) {
-            op.complete(outcome.map(|v| Some(Box::new(v) as Box<dyn Any + Send>)));
-        }
-    }
-}
-
-impl Drop for OpSettle {
-    fn drop(&mut self) {
-        if let Some(op) = self.0.take().and_then(|op| op.upgrade()) {
-            op.complete(Err(Fail::new(
-                PieStatus::Internal,
-                "libpie lost track of the operation (a bug)",
-            )));
-        }
+/// The core settles an operation made by [`PieOp::settled_by`] through this: once, with the
+/// outcome, on whichever thread has it. The core holds the operation weakly: a freed operation
+/// is simply gone.
+impl<T: Send + 'static> Settles<T> for PieOp {
+    fn settle(self: Arc<Self>, outcome: crate::Result<T>) {
+        self.complete(
+            outcome
+                .map(|v| Some(Box::new(v) as Box<dyn Any + Send>))
+                .map_err(Fail::from),
+        );
     }
 }
 
@@ -259,7 +274,7 @@ impl PieOp {
         F: Future<Output = FfiResult<T>> + Send + 'static,
         T: Send + 'static,
     {
-        ctx.rt.call_starting();
+        ctx.rt().call_starting();
         let future: OpFuture = Box::pin(async move {
             bounded(limit, fut)
                 .await
@@ -271,42 +286,38 @@ impl PieOp {
             run: Some(Arc::new(Runner {
                 future: Mutex::new(Some(future)),
                 notified: AtomicBool::new(false),
-                handle: ctx.rt.handle().clone(),
+                handle: ctx.rt().handle().clone(),
                 op: weak.clone(),
             })),
-            dispatcher: ctx.dispatcher,
-            _keep_alive: ctx.keep_alive,
-            rt: ctx.rt,
+            host: ctx,
         });
         if let Some(run) = &op.run {
             match start {
                 Start::Here => run.run(),
                 Start::Runtime => {
                     let run = Arc::clone(run);
-                    op.rt.handle().spawn(async move { run.run() });
+                    op.host.rt().handle().spawn(async move { run.run() });
                 }
             }
         }
         op
     }
 
-    /// An operation the core settles by calling a function (no future, no task, no timer per
-    /// operation). `start` hands the core an [`OpSettle`] and returns `Err` if it declined
-    /// (then there is no operation: use [`start`](Self::start)), or the hook that forgets
-    /// the request if the operation is cancelled or freed before it is settled.
+    /// An operation the core settles itself ([`Settles`]: no future, no task, no timer per
+    /// operation). `start` hands the core the operation and returns `Err` if it declined
+    /// (then there is no operation: use [`start`](Self::start)), or the request to forget
+    /// (through the host) if the operation is cancelled or freed before it is settled.
     pub(crate) fn settled_by(
         ctx: OpCtx,
-        start: impl FnOnce(OpSettle) -> Result<Option<Forget>, ()>,
+        start: impl FnOnce(&Arc<PieOp>) -> Result<Option<Forget>, ()>,
     ) -> Option<Arc<PieOp>> {
         let op = Arc::new(PieOp {
             state: Mutex::new(OpState::default()),
             done: Condvar::new(),
             run: None,
-            dispatcher: ctx.dispatcher,
-            _keep_alive: ctx.keep_alive,
-            rt: ctx.rt,
+            host: ctx,
         });
-        let forget = start(OpSettle(Some(Arc::downgrade(&op)))).ok()?;
+        let forget = start(&op).ok()?;
         if let Some(forget) = forget {
             let mut st = lock(&op.state);
             // Settled already (e.g. on this thread): nothing left to forget.
@@ -348,7 +359,7 @@ impl PieOp {
     fn schedule(self: &Arc<Self>, cb: Callback<OpFn>) {
         let op = Arc::clone(self);
         // If the callback thread cannot start, the op stays observable through poll/wait.
-        let _ = self.dispatcher.post_fn(move || {
+        let _ = self.host.dispatcher().post_fn(move || {
             let status = op.status();
             let (function, user_data) = cb.parts();
             // SAFETY: host callback with the host's pointer; `op` stays alive during the call
@@ -415,7 +426,7 @@ impl PieOp {
             )));
         }
         if let Some(forget) = forget {
-            forget.forget();
+            self.host.forget(forget);
         }
         if let Some(run) = &self.run {
             run.discard_future();
@@ -556,7 +567,7 @@ pub unsafe extern "C" fn pie_op_set_callback(
             arg_fn(callback, "callback")?,
             user_data,
             drop,
-            &op.dispatcher,
+            op.host.dispatcher(),
         );
         let (replaced, now) = {
             let mut st = lock(&op.state);
