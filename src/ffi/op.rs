@@ -471,8 +471,9 @@ impl Drop for PieOp {
             run.discard_future();
         }
         // A callback still registered can never be called now; dropping it releases its
-        // user_data on the callback thread.
-        drop(lock(&self.state).callback.take());
+        // user_data on the callback thread. (No lock: nothing else can reach the state now.)
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        drop(state.callback.take());
     }
 }
 
