@@ -14,6 +14,7 @@ mod core;
 mod first_output;
 mod idle;
 mod ping;
+mod placement;
 mod rawping;
 mod report;
 mod scale;

@@ -33,6 +33,9 @@ pub struct Report {
     pub checks: Vec<Check>,
     pub references: Vec<Reference>,
     pub failures: Vec<String>,
+    /// Appended to the name of every row and target while set (e.g. the ping section's
+    /// placement of server and clients).
+    pub name_suffix: String,
 }
 
 impl Report {
@@ -45,7 +48,7 @@ impl Report {
     ) {
         let r = Row {
             section,
-            name: name.into(),
+            name: name.into() + &self.name_suffix,
             value: value.into(),
             note: note.into(),
         };
@@ -74,7 +77,7 @@ impl Report {
 
     fn push_check(&mut self, target: String, measured: String, pass: bool, stable: bool) {
         let c = Check {
-            target,
+            target: target + &self.name_suffix,
             measured,
             pass,
             stable,

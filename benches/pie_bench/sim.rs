@@ -1,6 +1,7 @@
 //! The simulator in its own process (so client and server do not share a runtime).
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -22,8 +23,21 @@ pub fn sim_binary() -> PathBuf {
 
 impl Sim {
     pub fn start() -> Result<Sim, String> {
+        Sim::start_on(None)
+    }
+
+    /// Started on `cpu` only (every thread of the simulator), or where the scheduler puts it.
+    pub fn start_on(cpu: Option<usize>) -> Result<Sim, String> {
         let bin = sim_binary();
-        let mut child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        if let Some(cpu) = cpu {
+            let mask = crate::placement::one_cpu(cpu);
+            // SAFETY: runs between fork and exec; it only makes a system call.
+            unsafe {
+                command.pre_exec(move || crate::placement::pin_this_thread(&mask));
+            }
+        }
+        let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
