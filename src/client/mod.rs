@@ -62,6 +62,8 @@ pub struct DebugCounts {
     pub dropped_blobs: u64,
     /// Naps of the reader during floods of output (`ClientConfig::event_batch_window`).
     pub reader_naps: u64,
+    /// Writes of a burst's frames made on a caller's thread.
+    pub burst_writes: u64,
 }
 
 /// A connection to a Pie server. Cheap to clone (all clones share the connection);
@@ -153,6 +155,7 @@ impl Client {
             queued: AtomicUsize::new(0),
             direct_writes: AtomicBool::new(true),
             flush_requested: AtomicBool::new(false),
+            buffered_frames: AtomicUsize::new(0),
             writer: writer_tx,
             shutdown: Notify::new(),
             end: OnceLock::new(),
@@ -687,6 +690,7 @@ impl Client {
             unrouted_events: st.unrouted_events.load(Ordering::Relaxed),
             dropped_blobs: st.dropped_blobs.load(Ordering::Relaxed),
             reader_naps: st.reader_naps.load(Ordering::Relaxed),
+            burst_writes: st.burst_writes.load(Ordering::Relaxed),
         }
     }
 

@@ -5,6 +5,23 @@ use pie::{Client, ClientConfig, ErrorKind, InstanceEvent, InstanceStatus, Privat
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A burst of requests goes out in steps: the first request alone, then every 16 frames the
+/// caller that buffered the 16th writes them itself. On a current-thread runtime the writer
+/// task cannot run during the burst, so the count is exact: 47 buffered frames, written by
+/// their callers at the 16th and the 32nd, the last 15 by the writer task.
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_is_written_by_its_callers_every_16_frames() {
+    let sim = sim();
+    let c = client(&sim).await;
+    let before = c.debug_counts().burst_writes;
+    let replies = futures_util::future::join_all((0..48).map(|_| c.ping())).await;
+    assert!(replies.iter().all(Result::is_ok), "{replies:?}");
+    assert_eq!(c.debug_counts().burst_writes - before, 2);
+    // Still true after the burst: a lone request is written at once, not buffered.
+    c.ping().await.unwrap();
+    assert_eq!(c.debug_counts().burst_writes - before, 2);
+}
+
 #[tokio::test]
 async fn basic_calls() {
     let sim = sim();
