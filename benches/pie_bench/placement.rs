@@ -26,16 +26,24 @@ impl Placement {
     };
 
     /// The simulator on the first CPU this process may use, the clients on the second; `None`
-    /// with fewer than two (or if the affinity cannot be read).
+    /// with fewer than two, or if this process may not set CPU affinities (a sandbox that
+    /// forbids it): the section then runs unpinned only.
     pub fn separate_cores() -> Option<Placement> {
+        let before = current_mask()?;
         let cpus = allowed_cpus()?;
-        match cpus[..] {
-            [server, client, ..] => Some(Placement {
-                server_cpu: Some(server),
-                client_cpu: Some(client),
-            }),
-            _ => None,
+        let [server, client, ..] = cpus[..] else {
+            return None;
+        };
+        // Tried once on this thread (and undone) before anything depends on it.
+        if let Err(e) = pin_this_thread(&one_cpu(client)).and_then(|()| pin_this_thread(&before)) {
+            eprintln!("ping: cannot set CPU affinity ({e}); measuring unpinned only");
+            let _ = pin_this_thread(&before);
+            return None;
         }
+        Some(Placement {
+            server_cpu: Some(server),
+            client_cpu: Some(client),
+        })
     }
 
     /// Appended to the name of every row measured with this placement.
